@@ -1,0 +1,43 @@
+//! Compiles every contract under `proto/` with protox (no system `protoc`) and tonic-prost-build.
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            proto_files(&path, out)?;
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    let root = root.canonicalize()?;
+    println!("cargo:rerun-if-changed={}", root.display());
+
+    let mut files = Vec::new();
+    proto_files(&root, &mut files)?;
+    files.sort();
+
+    let fds = protox::Compiler::new([&root])?
+        .include_imports(true)
+        .include_source_info(true)
+        .open_files(&files)?
+        .file_descriptor_set();
+
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("sentra_descriptor.bin"), fds.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        .build_client(std::env::var_os("CARGO_FEATURE_CLIENT").is_some())
+        .build_server(std::env::var_os("CARGO_FEATURE_SERVER").is_some())
+        .include_file("sentra.rs")
+        .compile_fds(fds)?;
+    Ok(())
+}

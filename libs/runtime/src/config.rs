@@ -1,0 +1,185 @@
+//! Layered configuration: defaults in code, then `SENTRA_<SERVICE>__<KEY>` environment variables.
+//!
+//! Nested keys use a double underscore: `SENTRA_SALES__DATABASE__URL` sets `database.url` of the
+//! sales service. Every config struct is `#[serde(default)]`, so a variable only overrides the one
+//! value it names. Secrets are [`SecretString`] and never appear in `Debug` output or logs.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::Env;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// A configuration that could not be read; the message names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+/// Loads a service's configuration: `T::default()` values overridden by `SENTRA_<SERVICE>__*`.
+pub fn load<T: DeserializeOwned>(service: &str) -> Result<T, ConfigError> {
+    let prefix = format!("SENTRA_{}__", service.to_ascii_uppercase());
+    Figment::new()
+        .merge(Env::prefixed(&prefix).split("__"))
+        .extract()
+        .map_err(|e| ConfigError(Box::new(e)))
+}
+
+/// Where a gRPC server listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Interface to bind.
+    pub host: IpAddr,
+    /// Port to bind; 0 picks a free port (tests).
+    pub port: u16,
+}
+
+impl ServerConfig {
+    /// A server on all interfaces at `port`.
+    pub fn on_port(port: u16) -> Self {
+        Self { host: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port }
+    }
+
+    /// The socket address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self::on_port(0)
+    }
+}
+
+/// PostgreSQL connection of a service; each service owns one schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// Connection URL, for example `postgres://postgres@127.0.0.1:5432/sentra`.
+    pub url: SecretString,
+    /// The schema the service owns; its tables and its migration history live there.
+    pub schema: String,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+    /// How long start-up keeps retrying an unreachable database before giving up.
+    #[serde(with = "secs")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("postgres://postgres@127.0.0.1:5432/sentra"),
+            schema: "public".into(),
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The default connection, owning `schema`.
+    pub fn for_schema(schema: &str) -> Self {
+        Self { schema: schema.into(), ..Self::default() }
+    }
+}
+
+/// Redis connection; every key the service writes starts with `key_prefix`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedisConfig {
+    /// Connection URL, for example `redis://127.0.0.1:6379`.
+    pub url: SecretString,
+    /// Prefix of every key, so tenants of one Redis (and parallel tests) never collide.
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self { url: SecretString::from("redis://127.0.0.1:6379"), key_prefix: "sentra:".into() }
+    }
+}
+
+/// RabbitMQ connection; exchanges and queues are named with `prefix`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AmqpConfig {
+    /// Connection URL, for example `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub url: SecretString,
+    /// Prefix of every exchange and queue name (empty in production, unique per test).
+    pub prefix: String,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        Self { url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"), prefix: String::new() }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// One JSON object per line (production) instead of human-readable lines.
+    pub json: bool,
+    /// `tracing` filter directives, overridden by `RUST_LOG` when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { json: false, filter: "info".into() }
+    }
+}
+
+/// How a service stops.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ShutdownConfig {
+    /// Time between reporting NOT_SERVING and refusing new calls, so load balancers drain us.
+    #[serde(with = "secs")]
+    pub drain: Duration,
+    /// Upper bound for in-flight calls to finish once new calls are refused.
+    #[serde(with = "secs")]
+    pub grace: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { drain: Duration::from_secs(1), grace: Duration::from_secs(20) }
+    }
+}
+
+/// How often dependencies are probed for the health service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HealthConfig {
+    /// Interval between two probes of every dependency.
+    #[serde(with = "secs")]
+    pub interval: Duration,
+    /// A probe that takes longer than this counts as failed.
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self { interval: Duration::from_secs(2), timeout: Duration::from_secs(2) }
+    }
+}
+
+/// Durations are written as (fractional) seconds in configuration: `SENTRA_SALES__SHUTDOWN__GRACE=2.5`.
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}

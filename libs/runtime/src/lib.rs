@@ -1,0 +1,22 @@
+//! What every Sentra service does the same way.
+//!
+//! - [`config`]: layered configuration (code defaults, then `SENTRA_<SERVICE>__<KEY>` variables).
+//! - [`telemetry`]: the tracing subscriber (text or JSON lines).
+//! - [`context`]: request id and `traceparent` propagation around every call.
+//! - [`health`]: dependency probes that drive `grpc.health.v1.Health`.
+//! - [`server`]: [`server::ServiceHost`], which binds (port 0 in tests), serves a service's routes
+//!   with health and reflection, and shuts down gracefully.
+//! - [`redis`]: Redis clients that reconnect by themselves.
+//! - [`db`]: PostgreSQL pools, one schema per service, migrated at start-up.
+//! - [`shutdown`]: the SIGTERM/SIGINT future.
+
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod health;
+pub mod redis;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use secrecy::{ExposeSecret, SecretString};

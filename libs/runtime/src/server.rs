@@ -1,0 +1,133 @@
+//! The gRPC host every service runs in: bind, health, reflection, request context, shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+
+use crate::config::{HealthConfig, ServerConfig, ShutdownConfig};
+use crate::context::RequestContextLayer;
+use crate::health::{HealthState, Probe};
+
+/// Why a host could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot bind {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The reflection service could not read the descriptor set.
+    #[error("reflection setup failed")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed while serving.
+    #[error("server failed")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A bound listener plus the health state of one service.
+///
+/// `bind` happens first (port 0 in tests), so the caller learns the address before serving.
+pub struct ServiceHost {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    health: HealthState,
+    health_service: tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+    services: Vec<String>,
+}
+
+impl ServiceHost {
+    /// Binds the configured address; `services` are the fully qualified gRPC service names served.
+    pub async fn bind(config: &ServerConfig, services: &[&str]) -> Result<Self, ServeError> {
+        let addr = config.addr();
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+        let reporter = tonic_health::server::HealthReporter::new();
+        let health_service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
+        );
+        let services: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
+        let health = HealthState::new(reporter, services.clone());
+        Ok(Self { listener, local_addr, health, health_service, services })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Health state, for services that report more than their probes.
+    pub fn health(&self) -> &HealthState {
+        &self.health
+    }
+
+    /// Serves `routes` plus health and reflection until `shutdown` resolves, then drains: reports
+    /// NOT_SERVING, waits `drain`, refuses new calls and gives in-flight calls up to `grace`.
+    pub async fn serve<F>(
+        self,
+        routes: Routes,
+        probes: Vec<Arc<dyn Probe>>,
+        health_config: HealthConfig,
+        shutdown_config: ShutdownConfig,
+        shutdown: F,
+    ) -> Result<(), ServeError>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        let mut reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(sentra_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for name in &self.services {
+            reflection = reflection.with_service_name(name.clone());
+        }
+        let reflection = reflection.build_v1()?;
+
+        // The first probe round runs before serving, so a healthy service answers SERVING at once.
+        self.health.refresh(&probes, health_config.timeout).await;
+        let prober = tokio::spawn(self.health.clone().run(probes, health_config));
+
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tonic::transport::Server::builder()
+            .layer(RequestContextLayer)
+            .add_routes(routes)
+            .add_service(self.health_service)
+            .add_service(reflection)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
+                let _ = stop_rx.await;
+            });
+        tokio::pin!(server);
+        tracing::info!(addr = %self.local_addr, services = ?self.services, "Serving.");
+
+        tokio::select! {
+            result = &mut server => {
+                prober.abort();
+                return result.map_err(ServeError::from);
+            }
+            () = shutdown => {}
+        }
+
+        self.health.start_draining().await;
+        prober.abort();
+        tracing::info!(drain = ?shutdown_config.drain, "Draining: reporting NOT_SERVING.");
+        tokio::time::sleep(shutdown_config.drain).await;
+        let _ = stop_tx.send(());
+        match tokio::time::timeout(shutdown_config.grace, &mut server).await {
+            Ok(result) => {
+                tracing::info!("Stopped cleanly.");
+                result.map_err(ServeError::from)
+            }
+            Err(_) => {
+                tracing::warn!(grace = ?shutdown_config.grace, "In-flight calls outlived the grace period; stopping anyway.");
+                Ok(())
+            }
+        }
+    }
+}

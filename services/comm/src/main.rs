@@ -1,0 +1,12 @@
+//! The `sentra-comm` binary: load config, build the application, serve until SIGTERM/SIGINT.
+
+use sentra_comm::{Application, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::load()?;
+    sentra_runtime::telemetry::init(&config.log);
+    let app = Application::build(config).await?;
+    app.run_until(sentra_runtime::shutdown::signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The Finance service: invoices, payments, credit notes and receivables, stored as events.
+//!
+//! - [`Config`]: defaults plus `SENTRA_FINANCE__*` variables.
+//! - [`Application`]: connects to PostgreSQL (schema `finance`) and RabbitMQ, then serves gRPC with
+//!   health and reflection on the configured port (3004 by default, 0 in tests).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sentra_runtime::config::{self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig};
+use sentra_runtime::health::{AmqpProbe, PostgresProbe, Probe};
+use sentra_runtime::server::{ServeError, ServiceHost};
+use serde::Deserialize;
+use sqlx::PgPool;
+
+/// Everything the service reads at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// gRPC listener.
+    pub server: ServerConfig,
+    /// PostgreSQL (schema `finance`).
+    pub database: DatabaseConfig,
+    /// RabbitMQ.
+    pub amqp: AmqpConfig,
+    /// Log output.
+    pub log: LogConfig,
+    /// Dependency probing.
+    pub health: HealthConfig,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::on_port(3004),
+            database: DatabaseConfig::for_schema("finance"),
+            amqp: AmqpConfig::default(),
+            log: LogConfig::default(),
+            health: HealthConfig::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults overridden by `SENTRA_FINANCE__*` environment variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        config::load("finance")
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// PostgreSQL was unreachable or a migration failed.
+    #[error(transparent)]
+    Database(#[from] sentra_runtime::db::DbError),
+    /// The listener could not be bound.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The built service, bound and ready to serve.
+pub struct Application {
+    host: ServiceHost,
+    config: Config,
+    pool: PgPool,
+}
+
+impl Application {
+    /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let pool = sentra_runtime::db::connect_and_migrate(&config.database, []).await?;
+        let host = ServiceHost::bind(&config.server, &[]).await?;
+        Ok(Self { host, config, pool })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.host.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains and stops.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let probes: Vec<Arc<dyn Probe>> = vec![
+            Arc::new(PostgresProbe(self.pool.clone())),
+            Arc::new(AmqpProbe::new(self.config.amqp.url.clone())),
+        ];
+        let routes = tonic::service::Routes::default();
+        self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
+    }
+}
