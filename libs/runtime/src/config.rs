@@ -21,10 +21,7 @@ pub struct ConfigError(#[from] Box<figment::Error>);
 /// Loads a service's configuration: `T::default()` values overridden by `SENTRA_<SERVICE>__*`.
 pub fn load<T: DeserializeOwned>(service: &str) -> Result<T, ConfigError> {
     let prefix = format!("SENTRA_{}__", service.to_ascii_uppercase());
-    Figment::new()
-        .merge(Env::prefixed(&prefix).split("__"))
-        .extract()
-        .map_err(|e| ConfigError(Box::new(e)))
+    Figment::new().merge(Env::prefixed(&prefix).split("__")).extract().map_err(|e| ConfigError(Box::new(e)))
 }
 
 /// Where a gRPC server listens.

@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn continues_a_valid_trace_and_replaces_the_span() {
         let mut headers = HeaderMap::new();
-        headers.insert(TRACEPARENT_HEADER, HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        headers.insert(
+            TRACEPARENT_HEADER,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("req-1"));
         let ctx = RequestContext::from_headers(&headers);
         assert_eq!(ctx.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -166,7 +169,12 @@ mod tests {
 
     #[test]
     fn starts_a_new_trace_for_missing_or_malformed_input() {
-        for bad in ["", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-xyz-00f067aa0ba902b7-01"] {
+        for bad in [
+            "",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-xyz-00f067aa0ba902b7-01",
+        ] {
             let mut headers = HeaderMap::new();
             headers.insert(TRACEPARENT_HEADER, HeaderValue::from_str(bad).unwrap());
             let ctx = RequestContext::from_headers(&headers);

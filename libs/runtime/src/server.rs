@@ -117,7 +117,11 @@ impl ServiceHost {
         self.health.start_draining().await;
         prober.abort();
         tracing::info!(drain = ?shutdown_config.drain, "Draining: reporting NOT_SERVING.");
-        tokio::time::sleep(shutdown_config.drain).await;
+        // The server keeps being polled while draining, so it still accepts and answers calls.
+        tokio::select! {
+            result = &mut server => return result.map_err(ServeError::from),
+            () = tokio::time::sleep(shutdown_config.drain) => {}
+        }
         let _ = stop_tx.send(());
         match tokio::time::timeout(shutdown_config.grace, &mut server).await {
             Ok(result) => {

@@ -1,5 +1,7 @@
 //! Tracing subscriber: human-readable lines by default, JSON lines when configured.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt;
 use tracing_subscriber::prelude::*;
@@ -14,7 +16,7 @@ pub fn init(config: &LogConfig) {
     let result = if config.json {
         registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init()
     } else {
-        registry.with(fmt::layer().compact()).try_init()
+        registry.with(fmt::layer().compact().with_ansi(std::io::stdout().is_terminal())).try_init()
     };
     // An already installed subscriber is fine: tests initialise once per process.
     drop(result);

@@ -9,6 +9,8 @@
 //! Addresses come from `SENTRA_TEST_POSTGRES_URL`, `SENTRA_TEST_REDIS_URL` and
 //! `SENTRA_TEST_AMQP_URL`, defaulting to the local servers.
 
+pub mod envoy;
+pub mod grpc;
 mod proxy;
 
 pub use proxy::TcpProxy;

@@ -8,7 +8,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sentra_runtime::config::{self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig};
+use sentra_runtime::config::{
+    self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig,
+};
 use sentra_runtime::health::{AmqpProbe, PostgresProbe, Probe};
 use sentra_runtime::server::{ServeError, ServiceHost};
 use serde::Deserialize;
@@ -85,10 +87,8 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let probes: Vec<Arc<dyn Probe>> = vec![
-            Arc::new(PostgresProbe(self.pool.clone())),
-            Arc::new(AmqpProbe::new(self.config.amqp.url.clone())),
-        ];
+        let probes: Vec<Arc<dyn Probe>> =
+            vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
         let routes = tonic::service::Routes::default();
         self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
     }

@@ -8,8 +8,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sentra_runtime::config::{self, RedisConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig};
-use sentra_runtime::health::{RedisProbe, PostgresProbe, Probe};
+use sentra_runtime::config::{
+    self, ConfigError, DatabaseConfig, HealthConfig, LogConfig, RedisConfig, ServerConfig, ShutdownConfig,
+};
+use sentra_runtime::health::{PostgresProbe, Probe, RedisProbe};
 use sentra_runtime::server::{ServeError, ServiceHost};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -90,10 +92,8 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-        let probes: Vec<Arc<dyn Probe>> = vec![
-            Arc::new(PostgresProbe(self.pool.clone())),
-            Arc::new(RedisProbe(self.redis.clone())),
-        ];
+        let probes: Vec<Arc<dyn Probe>> =
+            vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(RedisProbe(self.redis.clone()))];
         let routes = tonic::service::Routes::default();
         self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
     }

@@ -1,0 +1,55 @@
+// figment::Jail fixes the closure's error type, which clippy finds large.
+#![allow(clippy::result_large_err)]
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sentra_runtime::config::{DatabaseConfig, ServerConfig, ShutdownConfig, load};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DemoConfig {
+    server: ServerConfig,
+    database: DatabaseConfig,
+    shutdown: ShutdownConfig,
+}
+
+#[test]
+fn defaults_hold_when_no_variable_is_set() {
+    figment::Jail::expect_with(|_jail| {
+        let config: DemoConfig = load("demo_defaults").map_err(|e| e.to_string())?;
+        assert_eq!(config.server.port, 0);
+        assert_eq!(config.database.max_connections, 16);
+        assert_eq!(config.shutdown.grace, Duration::from_secs(20));
+        Ok(())
+    });
+}
+
+#[test]
+fn environment_overrides_only_the_keys_it_names() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SENTRA_DEMO__SERVER__PORT", "4100");
+        jail.set_env("SENTRA_DEMO__DATABASE__URL", "postgres://app:s3cret@db:5432/sentra");
+        jail.set_env("SENTRA_DEMO__SHUTDOWN__GRACE", "2.5");
+        jail.set_env("SENTRA_OTHER__SERVER__PORT", "1");
+        let config: DemoConfig = load("demo").map_err(|e| e.to_string())?;
+        assert_eq!(config.server.port, 4100);
+        assert_eq!(config.database.url.expose_secret(), "postgres://app:s3cret@db:5432/sentra");
+        assert_eq!(config.database.schema, "public", "untouched keys keep their defaults");
+        assert_eq!(config.shutdown.grace, Duration::from_millis(2500));
+        assert_eq!(config.shutdown.drain, Duration::from_secs(1));
+        assert!(!format!("{config:?}").contains("s3cret"), "secrets never show in Debug output");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_value_is_an_error_naming_the_key() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SENTRA_DEMO__SERVER__PORT", "not-a-port");
+        let error = load::<DemoConfig>("demo").expect_err("a port must be a number").to_string();
+        assert!(error.contains("port"), "{error}");
+        Ok(())
+    });
+}

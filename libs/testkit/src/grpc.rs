@@ -1,0 +1,63 @@
+//! gRPC checks every service test makes: health status and reflection listing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+/// A lazily connecting channel to a server on this machine.
+pub fn channel(addr: SocketAddr) -> Channel {
+    let port = addr.port();
+    Channel::from_shared(format!("http://127.0.0.1:{port}")).expect("valid uri").connect_lazy()
+}
+
+/// The status `grpc.health.v1.Health/Check` reports for `service` (`""` for the whole server).
+pub async fn health_status(addr: SocketAddr, service: &str) -> Result<ServingStatus, tonic::Status> {
+    let response =
+        HealthClient::new(channel(addr)).check(HealthCheckRequest { service: service.to_owned() }).await?.into_inner();
+    Ok(ServingStatus::try_from(response.status).unwrap_or(ServingStatus::Unknown))
+}
+
+/// Polls the health service until it reports `expected` for `service`.
+///
+/// # Panics
+/// If it does not within `within`, naming the last status seen.
+pub async fn wait_for_health(addr: SocketAddr, service: &str, expected: ServingStatus, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let status = health_status(addr, service).await;
+        if matches!(status, Ok(s) if s == expected) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "health of {service:?} stayed {status:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The services the server lists through `grpc.reflection.v1.ServerReflection`.
+pub async fn reflected_services(addr: SocketAddr) -> Vec<String> {
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = ServerReflectionClient::new(channel(addr))
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection answers")
+        .into_inner();
+    let response = stream.message().await.expect("reflection stream").expect("one response");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}

