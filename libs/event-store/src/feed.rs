@@ -1,0 +1,331 @@
+//! The global feed: every committed event exactly once, in an order that never changes behind a
+//! reader, with per-subscriber checkpoints.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+
+use crate::error::{EventStoreError, Result};
+use crate::model::{Cursor, Lag, RecordedEvent};
+use crate::store::{CHANNEL_SQL, EVENT_COLUMNS, EventStore, event_from_row};
+
+/// Reads in (transaction id, position) order, and only transactions below the oldest one still
+/// running: those can no longer gain rows, so nothing can later appear behind the cursor.
+static FEED_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events \
+         WHERE (transaction_id, position) > ($1::bigint::text::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY events.transaction_id, events.position LIMIT $3"
+    )
+});
+
+const SAVE_CHECKPOINT_SQL: &str = "\
+INSERT INTO subscriber_checkpoints (subscriber, transaction_id, position) VALUES ($1, $2::bigint::text::xid8, $3)
+ON CONFLICT (subscriber) DO UPDATE
+SET transaction_id = excluded.transaction_id, position = excluded.position, updated_at = now()";
+
+/// Default time a waiting reader sleeps before polling without a notification.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Handle on the global feed. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Feed {
+    pub(crate) store: EventStore,
+    poll_interval: Duration,
+}
+
+impl Feed {
+    pub(crate) fn new(store: EventStore) -> Self {
+        Self { store, poll_interval: DEFAULT_POLL_INTERVAL }
+    }
+
+    /// How long a waiting reader sleeps when no notification arrives (the fallback for lost
+    /// NOTIFYs, rows written by other tools, and events held back by an older open transaction).
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// The store this feed reads.
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Up to `limit` committed events after `after`, in feed order, upcast. Empty means caught up
+    /// (for now).
+    pub async fn read_batch(&self, after: Cursor, limit: usize) -> Result<Vec<RecordedEvent>> {
+        let limit = i64::try_from(limit).map_err(|_| EventStoreError::InvalidArgument("limit too large"))?;
+        let rows = sqlx::query(&FEED_SQL)
+            .bind(after.transaction_id)
+            .bind(after.position)
+            .bind(limit)
+            .fetch_all(self.store.pool())
+            .await?;
+        rows.iter().map(|row| event_from_row(row).map(|e| self.store.upcast(e))).collect()
+    }
+
+    /// A subscriber's saved checkpoint ([`Cursor::START`] when it has none).
+    pub async fn checkpoint(&self, subscriber: &str) -> Result<Cursor> {
+        let mut conn = self.store.pool().acquire().await?;
+        load_checkpoint(&mut conn, subscriber).await
+    }
+
+    /// Saves a subscriber's checkpoint.
+    pub async fn save_checkpoint(&self, subscriber: &str, cursor: Cursor) -> Result<()> {
+        let mut conn = self.store.pool().acquire().await?;
+        save_checkpoint_in(&mut conn, subscriber, cursor).await
+    }
+
+    /// How far `subscriber` is behind: committed events after its checkpoint and the age of the
+    /// oldest of them.
+    pub async fn lag(&self, subscriber: &str) -> Result<Lag> {
+        let (events, seconds): (i64, f64) = sqlx::query_as(
+            "WITH c AS (SELECT coalesce(max(transaction_id::text::bigint), 0) AS x, coalesce(max(position), 0) AS p \
+                        FROM subscriber_checkpoints WHERE subscriber = $1) \
+             SELECT count(*)::bigint, \
+                    coalesce(extract(epoch FROM clock_timestamp() - min(e.recorded_at))::float8, 0) \
+             FROM events e, c WHERE (e.transaction_id, e.position) > (c.x::text::xid8, c.p)",
+        )
+        .bind(subscriber)
+        .fetch_one(self.store.pool())
+        .await?;
+        Ok(Lag { events: u64::try_from(events).unwrap_or(0), seconds: seconds.max(0.0) })
+    }
+
+    /// Subscribes from `subscriber`'s checkpoint. This is what the outbox relay uses: read a
+    /// batch, publish it, [`Subscription::commit`]. Run one relay per subscriber name (see
+    /// [`Feed::try_lead`]).
+    pub async fn subscribe(&self, subscriber: &str, batch_size: usize) -> Result<Subscription> {
+        let waiter = self.waiter().await;
+        let committed = self.checkpoint(subscriber).await?;
+        Ok(Subscription {
+            feed: self.clone(),
+            name: subscriber.to_owned(),
+            read: committed,
+            committed,
+            batch_size: batch_size.max(1),
+            waiter,
+        })
+    }
+
+    /// Tries to become the single active instance for `name` across replicas: a session-level
+    /// advisory lock held on a dedicated connection for as long as the returned lock lives.
+    pub async fn try_lead(&self, name: &str) -> Result<Option<LeaderLock>> {
+        let mut conn = self.store.pool().acquire().await?.detach();
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+            .bind(lock_key(name))
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(locked.then(|| LeaderLock { conn, name: name.to_owned() }))
+    }
+
+    pub(crate) async fn waiter(&self) -> Waiter {
+        Waiter::new(&self.store, self.poll_interval).await
+    }
+}
+
+fn lock_key(name: &str) -> String {
+    format!("sentra_event_store:{name}")
+}
+
+pub(crate) async fn load_checkpoint(conn: &mut PgConnection, subscriber: &str) -> Result<Cursor> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position FROM subscriber_checkpoints WHERE subscriber = $1",
+    )
+    .bind(subscriber)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map_or(Cursor::START, |(transaction_id, position)| Cursor { transaction_id, position }))
+}
+
+/// Saves a checkpoint inside the caller's transaction, so it commits with the caller's effects.
+pub async fn save_checkpoint_in(conn: &mut PgConnection, subscriber: &str, cursor: Cursor) -> Result<()> {
+    sqlx::query(SAVE_CHECKPOINT_SQL)
+        .bind(subscriber)
+        .bind(cursor.transaction_id)
+        .bind(cursor.position)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Proof of being the active instance for a name; dropping it (or losing its connection) releases
+/// the advisory lock.
+pub struct LeaderLock {
+    conn: PgConnection,
+    name: String,
+}
+
+impl std::fmt::Debug for LeaderLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaderLock").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl LeaderLock {
+    /// The name the lock is held for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True while the lock's connection is alive (the server releases the lock when it dies).
+    pub async fn is_held(&mut self) -> bool {
+        sqlx::query("SELECT 1").execute(&mut self.conn).await.is_ok()
+    }
+
+    /// Releases the lock now.
+    pub async fn release(mut self) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+            .bind(lock_key(&self.name))
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A subscriber's position in the feed. `next_batch` moves the read position; `commit` saves it.
+/// After a failure, drop the subscription (or [`Subscription::rewind`]) to resume from the last
+/// commit: delivery is at-least-once.
+pub struct Subscription {
+    feed: Feed,
+    name: String,
+    read: Cursor,
+    committed: Cursor,
+    batch_size: usize,
+    waiter: Waiter,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("name", &self.name)
+            .field("read", &self.read)
+            .field("committed", &self.committed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The subscriber name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The position after the last event returned by `next_batch`.
+    pub fn cursor(&self) -> Cursor {
+        self.read
+    }
+
+    /// The last saved checkpoint.
+    pub fn committed(&self) -> Cursor {
+        self.committed
+    }
+
+    /// Waits until at least one event is available and returns up to the batch size.
+    pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>> {
+        loop {
+            if let Some(batch) = self.poll().await? {
+                return Ok(batch);
+            }
+            self.waiter.wait().await;
+        }
+    }
+
+    /// Returns the next batch without waiting, or `None` when caught up.
+    pub async fn poll(&mut self) -> Result<Option<Vec<RecordedEvent>>> {
+        self.waiter.mark_seen();
+        let batch = self.feed.read_batch(self.read, self.batch_size).await?;
+        Ok(batch.last().map(RecordedEvent::cursor).map(|cursor| {
+            self.read = cursor;
+            batch
+        }))
+    }
+
+    /// Saves the read position as the checkpoint.
+    pub async fn commit(&mut self) -> Result<()> {
+        self.feed.save_checkpoint(&self.name, self.read).await?;
+        self.committed = self.read;
+        Ok(())
+    }
+
+    /// Saves the read position inside the caller's transaction; call
+    /// [`Subscription::mark_committed`] once that transaction has committed.
+    pub async fn commit_in(&self, conn: &mut PgConnection) -> Result<Cursor> {
+        save_checkpoint_in(conn, &self.name, self.read).await?;
+        Ok(self.read)
+    }
+
+    /// Records that a checkpoint saved with [`Subscription::commit_in`] has committed.
+    pub fn mark_committed(&mut self, cursor: Cursor) {
+        self.committed = cursor;
+    }
+
+    /// Goes back to the last checkpoint, to redeliver what was read but not committed.
+    pub fn rewind(&mut self) {
+        self.read = self.committed;
+    }
+}
+
+/// Sleeps until an append may have happened: a local append, a NOTIFY from another process, or the
+/// poll interval.
+pub(crate) struct Waiter {
+    local: watch::Receiver<u64>,
+    listener: Option<PgListener>,
+    poll_interval: Duration,
+}
+
+impl Waiter {
+    async fn new(store: &EventStore, poll_interval: Duration) -> Self {
+        let local = store.inner.local_wake.subscribe();
+        let listener = match listen(store).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "Cannot LISTEN for new events; polling only.");
+                None
+            }
+        };
+        Self { local, listener, poll_interval }
+    }
+
+    /// Forgets local wake-ups so far; call before reading so a wake during the read is not lost.
+    pub(crate) fn mark_seen(&mut self) {
+        self.local.borrow_and_update();
+    }
+
+    pub(crate) async fn wait(&mut self) {
+        let Self { local, listener, poll_interval } = self;
+        let poll = *poll_interval;
+        let remote = async {
+            match listener {
+                Some(listener) => {
+                    if let Err(error) = listener.recv().await {
+                        tracing::debug!(%error, "Event listener failed; polling.");
+                        tokio::time::sleep(poll).await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            changed = local.changed() => {
+                // The sender lives as long as the store; if it is gone, fall back to the poll.
+                if changed.is_err() {
+                    tokio::time::sleep(poll).await;
+                }
+            }
+            () = remote => {}
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+async fn listen(store: &EventStore) -> Result<PgListener> {
+    let channel: String = sqlx::query_scalar(CHANNEL_SQL).fetch_one(store.pool()).await?;
+    let mut listener = PgListener::connect_with(store.pool()).await?;
+    listener.listen(&channel).await?;
+    Ok(listener)
+}

@@ -1,0 +1,303 @@
+//! Projections: read tables fed from the global feed, with exactly-once effect.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::{Acquire, PgConnection, Row};
+
+use crate::error::{EventStoreError, Result};
+use crate::feed::{Feed, LeaderLock, load_checkpoint, save_checkpoint_in};
+use crate::model::{Cursor, Lag, RecordedEvent};
+use crate::store::EventStore;
+
+/// A read model built from the feed.
+///
+/// `apply` runs inside the runner's transaction, which also advances the checkpoint: an event's
+/// effect commits together with the checkpoint that says it was applied, so a crash replays the
+/// uncommitted batch and the table never sees an event twice. `apply` must only write through
+/// `conn` and only to `table` (the live table, or `<table>_rebuild` during a rebuild).
+#[async_trait::async_trait]
+pub trait Projection: Send + Sync {
+    /// Unique name: the checkpoint's subscriber name and the key of the single-instance lock.
+    fn name(&self) -> &str;
+
+    /// The live table (a plain lower-case identifier; at most 55 characters).
+    fn table(&self) -> &str;
+
+    /// DDL creating the read table under the name `table` (may be several statements). Derive every
+    /// object name from `table` or leave it to PostgreSQL, so a rebuild table can coexist with the
+    /// live one.
+    fn create_table_sql(&self, table: &str) -> String;
+
+    /// Applies one event to `table`.
+    async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()>;
+}
+
+/// Runs one projection: single active instance across replicas, catch-up, rebuild, lag.
+pub struct ProjectionRunner<P> {
+    feed: Feed,
+    projection: P,
+    batch_size: usize,
+}
+
+impl<P> std::fmt::Debug for ProjectionRunner<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionRunner").field("batch_size", &self.batch_size).finish_non_exhaustive()
+    }
+}
+
+impl<P: Projection> ProjectionRunner<P> {
+    /// A runner with batches of 500 events.
+    pub fn new(store: &EventStore, projection: P) -> Self {
+        Self { feed: store.feed(), projection, batch_size: 500 }
+    }
+
+    /// Events per transaction.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// How often an idle or standby runner polls without a notification.
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.feed = self.feed.with_poll_interval(poll_interval);
+        self
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// How far the projection is behind the head of the feed.
+    pub async fn lag(&self) -> Result<Lag> {
+        self.feed.lag(self.projection.name()).await
+    }
+
+    /// Becomes the active instance if no other runner (in any replica) is; creates the table and
+    /// checkpoint on first use. `None` means another instance is active.
+    pub async fn try_activate(&self) -> Result<Option<ActiveProjection<'_, P>>> {
+        let table = self.projection.table();
+        check_identifier(table)?;
+        let Some(lock) = self.feed.try_lead(&format!("projection:{}", self.projection.name())).await? else {
+            return Ok(None);
+        };
+        let mut tx = self.feed.store().pool().begin().await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *tx).await?;
+        if !exists {
+            run_script(&mut tx, &self.projection.create_table_sql(table)).await?;
+        }
+        sqlx::query("INSERT INTO subscriber_checkpoints (subscriber) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(self.projection.name())
+            .execute(&mut *tx)
+            .await?;
+        let cursor = load_checkpoint(&mut tx, self.projection.name()).await?;
+        tx.commit().await?;
+        Ok(Some(ActiveProjection { runner: self, lock, cursor }))
+    }
+
+    /// Runs until `shutdown` resolves: stands by while another instance is active, otherwise
+    /// applies new events as they are notified (or polled). A failing `apply` is logged and retried
+    /// after the poll interval; the lag shows a stuck projection.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut waiter = self.feed.waiter().await;
+        let name = self.projection.name();
+        loop {
+            match self.try_activate().await {
+                Ok(Some(mut active)) => {
+                    tracing::info!(projection = name, "Projection active.");
+                    loop {
+                        waiter.mark_seen();
+                        match active.catch_up().await {
+                            Ok(_) => {}
+                            Err(EventStoreError::Fenced) => {
+                                tracing::warn!(
+                                    projection = name,
+                                    "Projection checkpoint moved elsewhere; standing by."
+                                );
+                                break;
+                            }
+                            Err(error) => {
+                                tracing::error!(projection = name, %error, "Projection batch failed; retrying.");
+                            }
+                        }
+                        tokio::select! {
+                            () = &mut shutdown => return active.release().await,
+                            () = waiter.wait() => {}
+                        }
+                        if !active.lock.is_held().await {
+                            tracing::warn!(projection = name, "Projection lock connection lost; standing by.");
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(projection = name, %error, "Cannot activate projection."),
+            }
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = waiter.wait() => {}
+            }
+        }
+    }
+}
+
+/// The active instance of a projection (holds the advisory lock).
+pub struct ActiveProjection<'a, P> {
+    runner: &'a ProjectionRunner<P>,
+    lock: LeaderLock,
+    cursor: Cursor,
+}
+
+impl<P> std::fmt::Debug for ActiveProjection<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveProjection").field("cursor", &self.cursor).finish_non_exhaustive()
+    }
+}
+
+impl<P: Projection> ActiveProjection<'_, P> {
+    /// The checkpoint as of the last committed batch.
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
+    /// Applies every available event, one transaction per batch (effects + checkpoint), and
+    /// returns how many were applied. Fails with [`EventStoreError::Fenced`] if the checkpoint
+    /// moved under this runner.
+    pub async fn catch_up(&mut self) -> Result<u64> {
+        let runner = self.runner;
+        let projection = &runner.projection;
+        let table = projection.table();
+        let mut applied = 0;
+        loop {
+            let batch = runner.feed.read_batch(self.cursor, runner.batch_size).await?;
+            let Some(next) = batch.last().map(RecordedEvent::cursor) else { return Ok(applied) };
+            let mut tx = runner.feed.store().pool().begin().await?;
+            for event in &batch {
+                projection.apply(&mut tx, table, event).await?;
+            }
+            // Compare-and-set: if anything else advanced the checkpoint, this batch is not ours.
+            let updated = sqlx::query(
+                "UPDATE subscriber_checkpoints SET transaction_id = $2::bigint::text::xid8, position = $3, \
+                 updated_at = now() \
+                 WHERE subscriber = $1 AND transaction_id = $4::bigint::text::xid8 AND position = $5",
+            )
+            .bind(projection.name())
+            .bind(next.transaction_id)
+            .bind(next.position)
+            .bind(self.cursor.transaction_id)
+            .bind(self.cursor.position)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Err(EventStoreError::Fenced);
+            }
+            tx.commit().await?;
+            self.cursor = next;
+            applied += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        }
+    }
+
+    /// Rebuilds the projection from the first event into `<table>_rebuild`, then in one
+    /// transaction applies the remaining tail, drops the live table, renames the new one into
+    /// place and sets the checkpoint. The live table keeps serving reads until the swap (it is not
+    /// updated meanwhile: this instance is busy rebuilding). Returns the events replayed.
+    pub async fn rebuild(&mut self) -> Result<u64> {
+        let runner = self.runner;
+        let projection = &runner.projection;
+        let table = projection.table();
+        check_identifier(table)?;
+        let rebuild = format!("{table}_rebuild");
+        let pool = runner.feed.store().pool();
+        {
+            let mut conn = pool.acquire().await?;
+            run_script(&mut conn, &format!("DROP TABLE IF EXISTS \"{rebuild}\"")).await?;
+            run_script(&mut conn, &projection.create_table_sql(&rebuild)).await?;
+        }
+
+        let mut cursor = Cursor::START;
+        let mut replayed = 0u64;
+        loop {
+            let batch = runner.feed.read_batch(cursor, runner.batch_size).await?;
+            let Some(next) = batch.last().map(RecordedEvent::cursor) else { break };
+            let mut tx = pool.begin().await?;
+            for event in &batch {
+                projection.apply(&mut tx, &rebuild, event).await?;
+            }
+            tx.commit().await?;
+            cursor = next;
+            replayed += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        }
+
+        let mut tx = pool.begin().await?;
+        // Fence: nobody else may move the checkpoint while the swap is decided.
+        sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE subscriber = $1 FOR UPDATE")
+            .bind(projection.name())
+            .execute(&mut *tx)
+            .await?;
+        loop {
+            let batch = runner.feed.read_batch(cursor, runner.batch_size).await?;
+            let Some(next) = batch.last().map(RecordedEvent::cursor) else { break };
+            for event in &batch {
+                projection.apply(&mut tx, &rebuild, event).await?;
+            }
+            cursor = next;
+            replayed += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        }
+        let conn = tx.acquire().await?;
+        run_script(conn, &format!("DROP TABLE IF EXISTS \"{table}\"; ALTER TABLE \"{rebuild}\" RENAME TO \"{table}\""))
+            .await?;
+        rename_indexes(conn, table, &rebuild).await?;
+        save_checkpoint_in(conn, projection.name(), cursor).await?;
+        tx.commit().await?;
+        self.cursor = cursor;
+        Ok(replayed)
+    }
+
+    /// Gives up the active role.
+    pub async fn release(self) -> Result<()> {
+        self.lock.release().await
+    }
+}
+
+/// Gives the swapped-in table's indexes (and so its constraints) the live table's names, so the
+/// next rebuild can create `<table>_rebuild_*` again.
+async fn rename_indexes(conn: &mut PgConnection, table: &str, rebuild: &str) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE i.indrelid = to_regclass($1)",
+    )
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        if let Some(rest) = name.strip_prefix(rebuild) {
+            let renamed = format!("{table}{rest}");
+            run_script(conn, &format!("ALTER INDEX \"{name}\" RENAME TO \"{renamed}\"")).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs DDL (possibly several statements) through the simple query protocol.
+async fn run_script(conn: &mut PgConnection, sql: &str) -> Result<()> {
+    sqlx::Executor::execute(conn, sql).await?;
+    Ok(())
+}
+
+/// Table names are spliced into DDL, so only plain identifiers are accepted.
+fn check_identifier(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 55
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    if valid {
+        Ok(())
+    } else {
+        Err(EventStoreError::InvalidArgument("projection table name is not a plain identifier"))
+    }
+}
