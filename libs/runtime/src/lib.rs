@@ -9,6 +9,7 @@
 //! - [`redis`]: Redis clients that reconnect by themselves.
 //! - [`db`]: PostgreSQL pools, one schema per service, migrated at start-up.
 //! - [`shutdown`]: the SIGTERM/SIGINT future.
+//! - [`status`]: gRPC statuses with reasons and field violations, built the same way everywhere.
 
 pub mod config;
 pub mod context;
@@ -17,6 +18,7 @@ pub mod health;
 pub mod redis;
 pub mod server;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;
 
 pub use secrecy::{ExposeSecret, SecretString};

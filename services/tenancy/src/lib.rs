@@ -1,20 +1,47 @@
-//! The Tenancy service: organizations, brands, users, brand access and sign-in.
+//! The Tenancy service: organizations, brands, users, brand access, portal identities and sign-in.
+//!
+//! Every other service trusts the identity issued here: EdDSA access tokens whose public keys are
+//! published by `AuthService.GetSigningKeys`.
 //!
 //! - [`Config`]: defaults plus `SENTRA_TENANCY__*` variables.
-//! - [`Application`]: connects to PostgreSQL (schema `tenancy`) and Redis, then serves gRPC with
-//!   health and reflection on the configured port (3001 by default, 0 in tests).
+//! - [`Application`]: connects to PostgreSQL (schema `tenancy`) and Redis, then serves
+//!   `TenancyService` and `AuthService` with health and reflection (port 3001 by default).
+//! - `commands` validates requests into domain commands; `directory` holds the rules and SQL of
+//!   organizations, brands, users and access; `sessions` holds passwords, keys and tokens;
+//!   `cache` the Redis brand cache; `outbox` the transactional outbox; `grpc` the thin surface;
+//!   `error` the one mapping from domain errors to gRPC statuses.
+
+pub mod cache;
+pub mod commands;
+pub mod directory;
+pub mod error;
+pub mod grpc;
+pub mod outbox;
+pub mod sessions;
+pub mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use sentra_auth::{AuthLayer, Verifier};
+use sentra_proto::sentra::tenancy::v1::auth_service_server::AuthServiceServer;
+use sentra_proto::sentra::tenancy::v1::tenancy_service_server::TenancyServiceServer;
 use sentra_runtime::config::{
     self, ConfigError, DatabaseConfig, HealthConfig, LogConfig, RedisConfig, ServerConfig, ShutdownConfig,
 };
 use sentra_runtime::health::{PostgresProbe, Probe, RedisProbe};
 use sentra_runtime::server::{ServeError, ServiceHost};
 use serde::Deserialize;
+
+use crate::cache::BrandCache;
+use crate::directory::Directory;
+use crate::grpc::{AuthApi, TenancyApi};
+use crate::sessions::{AuthSettings, DbKeys, KeyRing, Sessions};
 use sqlx::PgPool;
+
+/// The gRPC services this binary serves.
+pub const SERVICES: [&str; 2] = ["sentra.tenancy.v1.TenancyService", "sentra.tenancy.v1.AuthService"];
 
 /// Everything the service reads at start-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +59,10 @@ pub struct Config {
     pub health: HealthConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Credential lifetimes and key rotation.
+    pub auth: AuthSettings,
+    /// Seconds a domain resolution stays in the Redis cache.
+    pub brand_cache_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -43,6 +74,8 @@ impl Default for Config {
             log: LogConfig::default(),
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
+            auth: AuthSettings::default(),
+            brand_cache_ttl_secs: 300,
         }
     }
 }
@@ -79,9 +112,11 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = sentra_runtime::db::connect_and_migrate(&config.database, []).await?;
+        let pool =
+            sentra_runtime::db::connect_and_migrate(&config.database, [sqlx::migrate!("../../migrations/tenancy")])
+                .await?;
         let redis = sentra_runtime::redis::connect(&config.redis)?;
-        let host = ServiceHost::bind(&config.server, &[]).await?;
+        let host = ServiceHost::bind(&config.server, &SERVICES).await?;
         Ok(Self { host, config, pool, redis })
     }
 
@@ -94,7 +129,20 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> =
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(RedisProbe(self.redis.clone()))];
-        let routes = tonic::service::Routes::default();
+        let keys = Arc::new(KeyRing::new(self.pool.clone(), self.config.auth.clone()));
+        // The key source is our own table: refetching on an unknown kid is cheap, so rotation is seen at once.
+        let verifier =
+            Verifier::new(Arc::new(DbKeys(keys.clone()))).with_min_refetch_interval(std::time::Duration::from_secs(1));
+        let auth = AuthLayer::new(verifier);
+        let ttl = std::time::Duration::from_secs(self.config.brand_cache_ttl_secs);
+        let cache = BrandCache::new(self.redis.clone(), &self.config.redis.key_prefix, ttl);
+        let directory = Directory::new(self.pool.clone(), cache, self.config.auth.clone());
+        let sessions = Sessions::new(self.pool.clone(), keys.clone(), self.config.auth.clone());
+        let routes = tonic::service::Routes::new(tower::Layer::layer(
+            &auth,
+            TenancyServiceServer::new(TenancyApi { directory }),
+        ))
+        .add_service(tower::Layer::layer(&auth, AuthServiceServer::new(AuthApi { sessions, keys })));
         self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
     }
 }
