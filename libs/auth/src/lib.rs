@@ -78,6 +78,7 @@ pub mod roles;
 mod error;
 mod layer;
 mod principal;
+mod tenancy_keys;
 mod token;
 mod verifier;
 
@@ -85,5 +86,6 @@ pub use error::AuthError;
 pub use layer::{AuthLayer, AuthService};
 pub use principal::{PortalScope, Principal, principal};
 pub use roles::{BrandRole, OrgRole, PrincipalKind};
+pub use tenancy_keys::TenancyKeys;
 pub use token::{Claims, ISSUER, PublicKey, SigningKey};
 pub use verifier::{DEFAULT_LEEWAY_SECS, DEFAULT_MIN_REFETCH_INTERVAL, KeySource, StaticKeys, Verifier};

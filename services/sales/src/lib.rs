@@ -1,20 +1,46 @@
 //! The Sales service: leads, clients and orders, stored as events.
 //!
 //! - [`Config`]: defaults plus `SENTRA_SALES__*` variables.
-//! - [`Application`]: connects to PostgreSQL (schema `sales`) and RabbitMQ, then serves gRPC with
-//!   health and reflection on the configured port (3003 by default, 0 in tests).
+//! - [`Application`]: connects to PostgreSQL (schema `sales`, event store inside) and RabbitMQ,
+//!   runs the read-table projections, and serves `SalesService` with health and reflection
+//!   (port 3003 by default, 0 in tests).
+//! - `domain`: the Lead, Client and Order aggregates (cqrs-es) and exact money arithmetic;
+//!   `commands`: request validation; `app`: authorization and command execution; `projections`
+//!   and `queries`: the read side; `brands`: what Sales asks Tenancy; `grpc`: the surface;
+//!   `error`: the one mapping to gRPC statuses.
+
+pub mod app;
+pub mod brands;
+pub mod commands;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod projections;
+pub mod queries;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use sentra_auth::TenancyKeys;
+use sentra_auth::{AuthLayer, Verifier};
+use sentra_event_store::{EventStore, ProjectionRunner};
+use sentra_proto::sentra::sales::v1::sales_service_server::SalesServiceServer;
 use sentra_runtime::config::{
     self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig,
 };
 use sentra_runtime::health::{AmqpProbe, PostgresProbe, Probe};
 use sentra_runtime::server::{ServeError, ServiceHost};
 use serde::Deserialize;
+
+use crate::app::Sales;
+use crate::brands::Brands;
+use crate::grpc::SalesApi;
+use crate::projections::{ClientsProjection, LeadsProjection, OrdersProjection};
 use sqlx::PgPool;
+
+/// The gRPC services this binary serves.
+pub const SERVICES: [&str; 1] = ["sentra.sales.v1.SalesService"];
 
 /// Everything the service reads at start-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +58,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Where Tenancy answers (brand ownership, brand members).
+    pub tenancy_url: String,
 }
 
 impl Default for Config {
@@ -43,6 +71,7 @@ impl Default for Config {
             log: LogConfig::default(),
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
+            tenancy_url: "http://127.0.0.1:3001".into(),
         }
     }
 }
@@ -63,6 +92,12 @@ pub enum StartupError {
     /// The listener could not be bound.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// The read tables could not be prepared.
+    #[error(transparent)]
+    EventStore(#[from] sentra_event_store::EventStoreError),
+    /// The Tenancy URL is not a URL.
+    #[error("tenancy_url is invalid")]
+    TenancyUrl(#[source] tonic::transport::Error),
 }
 
 /// The built service, bound and ready to serve.
@@ -70,14 +105,46 @@ pub struct Application {
     host: ServiceHost,
     config: Config,
     pool: PgPool,
+    store: EventStore,
+    tenancy: tonic::transport::Channel,
+}
+
+/// Creates a projection's table (type-erased so the three runners fit one loop).
+#[async_trait::async_trait]
+trait Prepare: Sync {
+    async fn prepare(&self) -> Result<(), sentra_event_store::EventStoreError>;
+}
+
+#[async_trait::async_trait]
+impl<P: sentra_event_store::Projection + 'static> Prepare for ProjectionRunner<P> {
+    async fn prepare(&self) -> Result<(), sentra_event_store::EventStoreError> {
+        // Another replica being active means the table exists already.
+        if let Some(active) = self.try_activate().await? {
+            active.release().await?;
+        }
+        Ok(())
+    }
 }
 
 impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = sentra_runtime::db::connect_and_migrate(&config.database, []).await?;
-        let host = ServiceHost::bind(&config.server, &[]).await?;
-        Ok(Self { host, config, pool })
+        let pool = sentra_runtime::db::connect_and_migrate(&config.database, [sentra_event_store::migrator()]).await?;
+        let store = EventStore::new(pool.clone());
+        // Create the read tables now, so queries never race the first activation.
+        for runner in [
+            &ProjectionRunner::new(&store, LeadsProjection) as &dyn Prepare,
+            &ProjectionRunner::new(&store, ClientsProjection),
+            &ProjectionRunner::new(&store, OrdersProjection),
+        ] {
+            runner.prepare().await?;
+        }
+        let tenancy = tonic::transport::Endpoint::from_shared(config.tenancy_url.clone())
+            .map_err(StartupError::TenancyUrl)?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy();
+        let host = ServiceHost::bind(&config.server, &SERVICES).await?;
+        Ok(Self { host, config, pool, store, tenancy })
     }
 
     /// The bound address.
@@ -89,7 +156,35 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> =
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
-        let routes = tonic::service::Routes::default();
-        self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
+        let verifier = Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone())));
+        let auth = AuthLayer::new(verifier);
+        let sales = Sales::new(self.store.clone(), Arc::new(Brands::new(self.tenancy.clone())));
+        let routes =
+            tonic::service::Routes::new(tower::Layer::layer(&auth, SalesServiceServer::new(SalesApi { sales })));
+
+        // Projections stop with the server: one watch channel fans the shutdown out.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut projections = tokio::task::JoinSet::new();
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let store = self.store.clone();
+        let rx = stop_rx.clone();
+        projections.spawn(async move { ProjectionRunner::new(&store, LeadsProjection).run(stopped(rx)).await });
+        let store = self.store.clone();
+        let rx = stop_rx.clone();
+        projections.spawn(async move { ProjectionRunner::new(&store, ClientsProjection).run(stopped(rx)).await });
+        let store = self.store.clone();
+        let rx = stop_rx;
+        projections.spawn(async move { ProjectionRunner::new(&store, OrdersProjection).run(stopped(rx)).await });
+
+        let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
+        stop_tx.send_replace(true);
+        while let Some(result) = projections.join_next().await {
+            if let Ok(Err(error)) = result {
+                tracing::warn!(%error, "Projection stopped with an error.");
+            }
+        }
+        served
     }
 }

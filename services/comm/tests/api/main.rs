@@ -1,4 +1,5 @@
 //! API tests of the comm service, each on its own database and broker/cache names.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;

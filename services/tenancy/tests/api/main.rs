@@ -1,4 +1,5 @@
 //! API tests of the Tenancy service, through gRPC, on a fresh database and Redis prefix each.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 mod access;
 mod auth;

@@ -1,0 +1,389 @@
+//! The Sales application: authorization, then commands on aggregates through the event store.
+//!
+//! Rules of access (documented in the contract):
+//! - every record belongs to the caller's organization (the event store's tenant); another
+//!   organization's record is NOT_FOUND;
+//! - rights come from `sentra-auth` on the record's brand; owners and admins hold every right in
+//!   their organization's brands (Tenancy confirms the brand is theirs);
+//! - agents change only leads assigned to them or unassigned ones; managers (and owners/admins)
+//!   change every lead of the brand and (re)assign leads to agents or managers of the brand;
+//! - portal clients read only their own client's orders.
+//!
+//! Commands are decided on the current state and appended with that state's version as the
+//! expected version, so a concurrent change makes one of them ABORTED. A lead conversion writes
+//! the client and the lead in one transaction.
+
+use std::sync::Arc;
+
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use sentra_auth::{BrandRole, Principal, permissions as perm};
+use sentra_event_store::{EventMetadata, EventStore, Loaded, NewEvent};
+use uuid::Uuid;
+
+use crate::brands::Brands;
+use crate::commands::{CreateLead, UpdateLead};
+use crate::domain::client::{Client, ClientCommand};
+use crate::domain::lead::{Lead, LeadCommand};
+use crate::domain::money::LineAmounts;
+use crate::domain::order::{Line, Order, OrderCommand};
+use crate::error::SalesError;
+
+type Result<T> = std::result::Result<T, SalesError>;
+
+/// Namespace of ids derived from request ids (idempotent creates).
+const IDS: Uuid = Uuid::from_u128(0x5e47_7a00_5a1e_4000_8000_0000_0000_0001);
+
+/// The caller of one request: principal plus raw token (forwarded to Tenancy).
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// The bearer token it presented.
+    pub token: String,
+}
+
+impl Caller {
+    fn tenant(&self) -> Uuid {
+        self.principal.organization_id
+    }
+
+    fn metadata(&self, request_id: Option<String>) -> EventMetadata {
+        let ctx = sentra_runtime::context::RequestContext::current();
+        EventMetadata {
+            correlation_id: ctx.as_ref().map(|c| c.request_id.clone()),
+            actor: Some(self.principal.user_id.to_string()),
+            request_id,
+            traceparent: ctx.as_ref().map(sentra_runtime::context::RequestContext::traceparent),
+            ..EventMetadata::default()
+        }
+    }
+
+    /// Manager-level on `brand`: owner, admin, or manager of the brand.
+    fn manages(&self, brand: Uuid) -> bool {
+        self.principal.is_org_admin() || self.principal.brand_roles.get(&brand) == Some(&BrandRole::Manager)
+    }
+}
+
+/// The Sales application service.
+#[derive(Clone)]
+pub struct Sales {
+    /// The event store.
+    pub store: EventStore,
+    brands: Arc<Brands>,
+}
+
+/// Decides `command` on `loaded` and returns the events (applied to `loaded.state`).
+async fn decide<A: Aggregate<Services = ()>>(
+    loaded: &mut Loaded<A>,
+    command: A::Command,
+) -> std::result::Result<Vec<A::Event>, A::Error> {
+    let sink = EventSink::<A>::default();
+    loaded.state.handle(command, &(), &sink).await?;
+    Ok(sink.collect().await)
+}
+
+fn check_etag(expected: Option<u64>, actual: u64) -> Result<()> {
+    match expected {
+        Some(v) if v != actual => Err(SalesError::Stale),
+        _ => Ok(()),
+    }
+}
+
+impl Sales {
+    /// The service over `store`, asking Tenancy through `brands`.
+    pub fn new(store: EventStore, brands: Arc<Brands>) -> Self {
+        Self { store, brands }
+    }
+
+    /// Checks `permission` on `brand`, confirming with Tenancy that owners' and admins' brands exist.
+    async fn authorize(&self, who: &Caller, permission: &str, brand: Uuid) -> Result<()> {
+        if !who.principal.can(permission, Some(brand)) {
+            return Err(SalesError::PermissionDenied(format!("missing permission {permission} on this brand")));
+        }
+        if who.principal.is_org_admin() {
+            self.brands.ensure_in_org(&who.token, who.tenant(), brand).await?;
+        }
+        Ok(())
+    }
+
+    async fn load<A: Aggregate>(&self, who: &Caller, id: Uuid, what: &'static str) -> Result<Loaded<A>> {
+        match self.store.load::<A>(who.tenant(), &id.to_string()).await {
+            Ok(loaded) if loaded.version > 0 => Ok(loaded),
+            Ok(_) | Err(sentra_event_store::EventStoreError::TenantMismatch) => Err(SalesError::NotFound(what)),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn commit<A: Aggregate>(
+        &self,
+        who: &Caller,
+        loaded: &mut Loaded<A>,
+        events: Vec<A::Event>,
+        request_id: Option<String>,
+    ) -> Result<()> {
+        self.store.commit(loaded, events, &who.metadata(request_id)).await?;
+        Ok(())
+    }
+
+    // ---- leads --------------------------------------------------------------------------
+
+    /// A lead the caller may read.
+    pub async fn lead(&self, who: &Caller, id: Uuid) -> Result<Loaded<Lead>> {
+        let lead = self.load::<Lead>(who, id, "lead").await?;
+        self.authorize(who, perm::LEAD_READ, lead.state.brand_id).await?;
+        Ok(lead)
+    }
+
+    /// A lead the caller may change (agents: only theirs or unassigned).
+    async fn lead_for_change(&self, who: &Caller, id: Uuid, expected: Option<u64>) -> Result<Loaded<Lead>> {
+        let lead = self.load::<Lead>(who, id, "lead").await?;
+        self.authorize(who, perm::LEAD_WRITE, lead.state.brand_id).await?;
+        if !who.manages(lead.state.brand_id) && lead.state.assignee_id.is_some_and(|a| a != who.principal.user_id) {
+            return Err(SalesError::PermissionDenied("agents change only leads assigned to them".into()));
+        }
+        check_etag(expected, lead.version)?;
+        Ok(lead)
+    }
+
+    /// Creates a lead; a retry with the same request id returns the first lead.
+    pub async fn create_lead(&self, who: &Caller, cmd: CreateLead) -> Result<Loaded<Lead>> {
+        self.authorize(who, perm::LEAD_WRITE, cmd.brand_id).await?;
+        let id = match &cmd.request_id {
+            Some(rid) => Uuid::new_v5(&IDS, format!("{}:lead:{rid}", who.tenant()).as_bytes()),
+            None => Uuid::now_v7(),
+        };
+        let mut loaded = match self.store.load::<Lead>(who.tenant(), &id.to_string()).await {
+            Ok(loaded) => loaded,
+            Err(sentra_event_store::EventStoreError::TenantMismatch) => return Err(SalesError::NotFound("lead")),
+            Err(other) => return Err(other.into()),
+        };
+        if loaded.version > 0 {
+            // The same request was already carried out: answer as the first time.
+            return Ok(loaded);
+        }
+        let assignee = (!who.manages(cmd.brand_id)).then_some(who.principal.user_id);
+        let command = LeadCommand::Create {
+            brand_id: cmd.brand_id,
+            contact: cmd.contact,
+            source: cmd.source,
+            estimated_value: cmd.estimated_value,
+            notes: cmd.notes,
+            assignee_id: assignee,
+        };
+        let events = decide(&mut loaded, command).await?;
+        match self.commit(who, &mut loaded, events, cmd.request_id.map(|r| format!("lead:{r}"))).await {
+            // A concurrent retry of the same request won the race: return its lead.
+            Err(SalesError::Stale) => self.load::<Lead>(who, id, "lead").await,
+            Err(other) => Err(other),
+            Ok(()) => Ok(loaded),
+        }
+    }
+
+    /// Runs `command` on a lead the caller may change.
+    pub async fn change_lead(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        expected: Option<u64>,
+        command: LeadCommand,
+    ) -> Result<Loaded<Lead>> {
+        let mut lead = self.lead_for_change(who, id, expected).await?;
+        let events = decide(&mut lead, command).await?;
+        self.commit(who, &mut lead, events, None).await?;
+        Ok(lead)
+    }
+
+    /// Updates a lead's data (masked fields only).
+    pub async fn update_lead(&self, who: &Caller, cmd: UpdateLead) -> Result<Loaded<Lead>> {
+        let mut lead = self.lead_for_change(who, cmd.id, cmd.expected).await?;
+        let s = &lead.state;
+        let (contact, source, estimated_value, notes) =
+            cmd.merge(&s.contact, &s.source, &s.estimated_value, &s.notes)?;
+        let events = decide(&mut lead, LeadCommand::Update { contact, source, estimated_value, notes }).await?;
+        self.commit(who, &mut lead, events, None).await?;
+        Ok(lead)
+    }
+
+    /// Assigns a lead to an agent or manager of its brand (managers only).
+    pub async fn assign_lead(&self, who: &Caller, id: Uuid, to: Uuid, expected: Option<u64>) -> Result<Loaded<Lead>> {
+        let mut lead = self.load::<Lead>(who, id, "lead").await?;
+        self.authorize(who, perm::LEAD_ASSIGN, lead.state.brand_id).await?;
+        check_etag(expected, lead.version)?;
+        if !self.brands.is_member(&who.token, lead.state.brand_id, to).await? {
+            return Err(SalesError::FailedPrecondition(
+                "the assignee is not an agent or manager of the lead's brand".into(),
+            ));
+        }
+        let events = decide(&mut lead, LeadCommand::Assign { to }).await?;
+        self.commit(who, &mut lead, events, None).await?;
+        Ok(lead)
+    }
+
+    /// Converts a lead into a new client or into an existing client of its brand, atomically.
+    pub async fn convert_lead(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        existing: Option<Uuid>,
+        expected: Option<u64>,
+    ) -> Result<(Loaded<Lead>, Loaded<Client>)> {
+        let mut lead = self.lead_for_change(who, id, expected).await?;
+        self.authorize(who, perm::CLIENT_WRITE, lead.state.brand_id).await?;
+        let (mut client, client_command) = match existing {
+            Some(client_id) => {
+                let client = self.load::<Client>(who, client_id, "client").await?;
+                (client, ClientCommand::MergeLead { brand_id: lead.state.brand_id, lead_id: id })
+            }
+            None => {
+                // Derived from the lead, so a retried conversion cannot create a second client.
+                let client_id = Uuid::new_v5(&IDS, format!("client-of:{id}").as_bytes());
+                let client = self.store.load::<Client>(who.tenant(), &client_id.to_string()).await?;
+                let contact = lead.state.contact.clone();
+                (client, ClientCommand::Create { brand_id: lead.state.brand_id, contact, lead_id: id })
+            }
+        };
+        let client_id: Uuid = client.aggregate_id.parse().map_err(|e| SalesError::Internal(Box::new(e)))?;
+        let client_events = decide(&mut client, client_command).await?;
+        let lead_events = decide(&mut lead, LeadCommand::Convert { client_id }).await?;
+
+        let meta = who.metadata(None);
+        let mut tx = self.store.pool().begin().await?;
+        let client_out = self
+            .store
+            .append_in(
+                &mut tx,
+                who.tenant(),
+                Client::TYPE,
+                &client.aggregate_id,
+                client.version,
+                to_new(&client_events)?,
+                &meta,
+            )
+            .await?;
+        let lead_out = self
+            .store
+            .append_in(
+                &mut tx,
+                who.tenant(),
+                Lead::TYPE,
+                &lead.aggregate_id,
+                lead.version,
+                to_new(&lead_events)?,
+                &meta,
+            )
+            .await?;
+        tx.commit().await?;
+        client.version = client_out.version;
+        lead.version = lead_out.version;
+        Ok((lead, client))
+    }
+
+    // ---- clients ------------------------------------------------------------------------
+
+    /// A client the caller may read (portal clients: only their own).
+    pub async fn client(&self, who: &Caller, id: Uuid) -> Result<Loaded<Client>> {
+        let client = self.load::<Client>(who, id, "client").await?;
+        self.authorize(who, perm::CLIENT_READ, client.state.brand_id).await?;
+        Ok(client)
+    }
+
+    /// Runs `command` on a client the caller may change.
+    pub async fn change_client(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        expected: Option<u64>,
+        command: impl FnOnce(&Client) -> Result<ClientCommand>,
+    ) -> Result<Loaded<Client>> {
+        let mut client = self.load::<Client>(who, id, "client").await?;
+        self.authorize(who, perm::CLIENT_WRITE, client.state.brand_id).await?;
+        check_etag(expected, client.version)?;
+        let command = command(&client.state)?;
+        let events = decide(&mut client, command).await?;
+        self.commit(who, &mut client, events, None).await?;
+        Ok(client)
+    }
+
+    // ---- orders -------------------------------------------------------------------------
+
+    /// Drafts an order for a client; a retry with the same request id returns the first order.
+    pub async fn create_order(
+        &self,
+        who: &Caller,
+        client_id: Uuid,
+        currency: String,
+        lines: Vec<Line>,
+        totals: LineAmounts,
+        request_id: Option<String>,
+    ) -> Result<Loaded<Order>> {
+        let client = self.load::<Client>(who, client_id, "client").await?;
+        self.authorize(who, perm::ORDER_WRITE, client.state.brand_id).await?;
+        if client.state.archived {
+            return Err(SalesError::FailedPrecondition("an archived client cannot order".into()));
+        }
+        let id = match &request_id {
+            Some(rid) => Uuid::new_v5(&IDS, format!("{}:order:{rid}", who.tenant()).as_bytes()),
+            None => Uuid::now_v7(),
+        };
+        let mut order = self.store.load::<Order>(who.tenant(), &id.to_string()).await?;
+        if order.version > 0 {
+            return Ok(order);
+        }
+        let command = OrderCommand::Create { brand_id: client.state.brand_id, client_id, currency, lines, totals };
+        let events = decide(&mut order, command).await?;
+        match self.commit(who, &mut order, events, request_id.map(|r| format!("order:{r}"))).await {
+            Err(SalesError::Stale) => self.load::<Order>(who, id, "order").await,
+            Err(other) => Err(other),
+            Ok(()) => Ok(order),
+        }
+    }
+
+    /// An order the caller may read; portal clients only see their own client's orders.
+    pub async fn order(&self, who: &Caller, id: Uuid) -> Result<Loaded<Order>> {
+        let order = self.load::<Order>(who, id, "order").await?;
+        if let Some(portal) = &who.principal.portal
+            && (portal.client_id != order.state.client_id || portal.brand_id != order.state.brand_id)
+        {
+            return Err(SalesError::NotFound("order"));
+        }
+        self.authorize(who, perm::ORDER_READ, order.state.brand_id).await?;
+        Ok(order)
+    }
+
+    /// Runs `command` on an order the caller may change.
+    pub async fn change_order(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        expected: Option<u64>,
+        command: OrderCommand,
+    ) -> Result<Loaded<Order>> {
+        let mut order = self.load::<Order>(who, id, "order").await?;
+        self.authorize(who, perm::ORDER_WRITE, order.state.brand_id).await?;
+        check_etag(expected, order.version)?;
+        let events = decide(&mut order, command).await?;
+        self.commit(who, &mut order, events, None).await?;
+        Ok(order)
+    }
+
+    /// The brands the caller may use `permission` on, narrowed to `brand` if given.
+    pub async fn readable_brands(
+        &self,
+        who: &Caller,
+        permission: &str,
+        brand: Option<Uuid>,
+    ) -> Result<Option<Vec<Uuid>>> {
+        match brand {
+            Some(brand) => {
+                self.authorize(who, permission, brand).await?;
+                Ok(Some(vec![brand]))
+            }
+            None => Ok(who.principal.brands_with(permission)),
+        }
+    }
+}
+
+/// The store's form of domain events.
+fn to_new<E: cqrs_es::DomainEvent>(events: &[E]) -> Result<Vec<NewEvent>> {
+    Ok(events.iter().map(NewEvent::from_domain).collect::<std::result::Result<_, _>>()?)
+}

@@ -1,0 +1,639 @@
+//! The gRPC surface of Sales: requests to commands, state to messages, errors to statuses.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sentra_event_store::Loaded;
+use sentra_proto::sentra::sales::v1 as pb;
+use sentra_proto::sentra::sales::v1::sales_service_server::SalesService;
+use sentra_proto::sentra::r#type::v1::Money;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::app::{Caller, Sales};
+use crate::commands::{self as c, CreateLead, UpdateLead, etag_of};
+use crate::domain::client::{Client, ClientCommand};
+use crate::domain::lead::{Lead, LeadCommand, LeadEvent, Stage};
+use crate::domain::money::LineAmounts;
+use crate::domain::order::{Line, Order, OrderCommand, OrderState};
+use crate::error::SalesError;
+use crate::queries::{self, ClientRow, LeadFilter, LeadRow, OrderRow, Page};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
+    t.map(|t| prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    })
+}
+
+fn money(currency: &str, amount: i64) -> Option<Money> {
+    Some(Money { currency_code: currency.to_owned(), amount_minor: amount })
+}
+
+fn stage_pb(stage: Stage) -> pb::LeadStage {
+    match stage {
+        Stage::New => pb::LeadStage::New,
+        Stage::Contacted => pb::LeadStage::Contacted,
+        Stage::Qualified => pb::LeadStage::Qualified,
+        Stage::Proposal => pb::LeadStage::Proposal,
+        Stage::Negotiation => pb::LeadStage::Negotiation,
+        Stage::Won => pb::LeadStage::Won,
+        Stage::Lost => pb::LeadStage::Lost,
+    }
+}
+
+fn order_state_pb(state: OrderState) -> pb::OrderState {
+    match state {
+        OrderState::Draft => pb::OrderState::Draft,
+        OrderState::Confirmed => pb::OrderState::Confirmed,
+        OrderState::Fulfilled => pb::OrderState::Fulfilled,
+        OrderState::Cancelled => pb::OrderState::Cancelled,
+    }
+}
+
+fn opt_id(id: Option<Uuid>) -> String {
+    id.map(|i| i.to_string()).unwrap_or_default()
+}
+
+fn lead_pb(lead: &Loaded<Lead>) -> pb::Lead {
+    let s = &lead.state;
+    pb::Lead {
+        id: lead.aggregate_id.clone(),
+        brand_id: s.brand_id.to_string(),
+        contact_name: s.contact.contact_name.clone(),
+        email: s.contact.email.clone(),
+        phone: s.contact.phone.clone(),
+        company: s.contact.company.clone(),
+        source: s.source.clone(),
+        estimated_value: (!s.estimated_value.currency.is_empty()).then(|| Money {
+            currency_code: s.estimated_value.currency.clone(),
+            amount_minor: s.estimated_value.amount_minor,
+        }),
+        notes: s.notes.clone(),
+        stage: stage_pb(s.stage).into(),
+        assignee_id: opt_id(s.assignee_id),
+        lost_reason: s.lost_reason.clone(),
+        client_id: opt_id(s.client_id),
+        etag: etag_of(lead.version),
+        create_time: ts(s.created_at),
+        update_time: ts(s.updated_at),
+        activity_notes: s
+            .activity
+            .iter()
+            .map(|n| pb::LeadNote {
+                author_id: n.author_id.to_string(),
+                text: n.text.clone(),
+                create_time: ts(Some(n.at)),
+            })
+            .collect(),
+    }
+}
+
+fn lead_row_pb(r: LeadRow) -> pb::Lead {
+    pb::Lead {
+        id: r.id.to_string(),
+        brand_id: r.brand_id.to_string(),
+        contact_name: r.contact_name,
+        email: r.email,
+        phone: r.phone,
+        company: r.company,
+        source: r.source,
+        estimated_value: (!r.value_currency.is_empty())
+            .then_some(Money { currency_code: r.value_currency, amount_minor: r.value_minor }),
+        notes: r.notes,
+        stage: stage_pb(Stage::parse(&r.stage).unwrap_or_default()).into(),
+        assignee_id: opt_id(r.assignee_id),
+        lost_reason: r.lost_reason,
+        client_id: opt_id(r.client_id),
+        etag: etag_of(u64::try_from(r.version).unwrap_or(0)),
+        create_time: ts(Some(r.created_at)),
+        update_time: ts(Some(r.updated_at)),
+        activity_notes: Vec::new(),
+    }
+}
+
+fn client_pb(client: &Loaded<Client>) -> pb::Client {
+    let s = &client.state;
+    pb::Client {
+        id: client.aggregate_id.clone(),
+        brand_id: s.brand_id.to_string(),
+        contact_name: s.contact.contact_name.clone(),
+        email: s.contact.email.clone(),
+        phone: s.contact.phone.clone(),
+        company: s.contact.company.clone(),
+        lead_ids: s.lead_ids.iter().map(Uuid::to_string).collect(),
+        archived: s.archived,
+        etag: etag_of(client.version),
+        create_time: ts(s.created_at),
+        update_time: ts(s.updated_at),
+    }
+}
+
+fn client_row_pb(r: ClientRow) -> pb::Client {
+    pb::Client {
+        id: r.id.to_string(),
+        brand_id: r.brand_id.to_string(),
+        contact_name: r.contact_name,
+        email: r.email,
+        phone: r.phone,
+        company: r.company,
+        lead_ids: r.lead_ids.iter().map(Uuid::to_string).collect(),
+        archived: r.archived,
+        etag: etag_of(u64::try_from(r.version).unwrap_or(0)),
+        create_time: ts(Some(r.created_at)),
+        update_time: ts(Some(r.updated_at)),
+    }
+}
+
+fn line_pb(currency: &str, l: &Line) -> pb::OrderLine {
+    pb::OrderLine {
+        description: l.description.clone(),
+        quantity: l.quantity.text(),
+        unit_price: money(currency, l.unit_price),
+        tax_rate_bps: i32::try_from(l.tax_rate_bps).unwrap_or(0),
+        discount_bps: i32::try_from(l.discount_bps).unwrap_or(0),
+        subtotal: money(currency, l.amounts.subtotal),
+        discount: money(currency, l.amounts.discount),
+        tax: money(currency, l.amounts.tax),
+        total: money(currency, l.amounts.total),
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one field per order column")]
+fn order_message(
+    id: String,
+    brand: Uuid,
+    client: Uuid,
+    currency: &str,
+    lines: &[Line],
+    totals: LineAmounts,
+    state: OrderState,
+    cancel_reason: String,
+    version: u64,
+    created: Option<DateTime<Utc>>,
+    updated: Option<DateTime<Utc>>,
+) -> pb::Order {
+    pb::Order {
+        id,
+        brand_id: brand.to_string(),
+        client_id: client.to_string(),
+        currency_code: currency.to_owned(),
+        lines: lines.iter().map(|l| line_pb(currency, l)).collect(),
+        subtotal: money(currency, totals.subtotal),
+        discount_total: money(currency, totals.discount),
+        tax_total: money(currency, totals.tax),
+        total: money(currency, totals.total),
+        state: order_state_pb(state).into(),
+        cancel_reason,
+        etag: etag_of(version),
+        create_time: ts(created),
+        update_time: ts(updated),
+    }
+}
+
+fn order_pb(order: &Loaded<Order>) -> pb::Order {
+    let s = &order.state;
+    order_message(
+        order.aggregate_id.clone(),
+        s.brand_id,
+        s.client_id,
+        &s.currency,
+        &s.lines,
+        s.totals,
+        s.state,
+        s.cancel_reason.clone(),
+        order.version,
+        s.created_at,
+        s.updated_at,
+    )
+}
+
+fn order_row_pb(r: OrderRow) -> Result<pb::Order, SalesError> {
+    let lines: Vec<Line> = serde_json::from_value(r.lines).map_err(|e| SalesError::Internal(Box::new(e)))?;
+    let totals = LineAmounts { subtotal: r.subtotal, discount: r.discount_total, tax: r.tax_total, total: r.total };
+    Ok(order_message(
+        r.id.to_string(),
+        r.brand_id,
+        r.client_id,
+        &r.currency,
+        &lines,
+        totals,
+        OrderState::parse(&r.state).unwrap_or_default(),
+        r.cancel_reason,
+        u64::try_from(r.version).unwrap_or(0),
+        Some(r.created_at),
+        Some(r.updated_at),
+    ))
+}
+
+fn next_token(next: Option<(DateTime<Utc>, Uuid)>) -> String {
+    next.map(|(at, id)| c::encode_page_token(at, id)).unwrap_or_default()
+}
+
+/// The caller of a request, from the principal the auth layer put there.
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let principal = sentra_auth::principal(request)?.clone();
+    let token = request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Caller { principal, token })
+}
+
+/// `SalesService` over [`Sales`].
+pub struct SalesApi {
+    /// The application.
+    pub sales: Sales,
+}
+
+impl SalesApi {
+    async fn lead_command(
+        &self,
+        who: &Caller,
+        id: &str,
+        etag: &str,
+        command: LeadCommand,
+    ) -> Result<pb::Lead, SalesError> {
+        let id = c::id("lead_id", id)?;
+        let expected = c::etag("etag", etag)?;
+        Ok(lead_pb(&self.sales.change_lead(who, id, expected, command).await?))
+    }
+
+    async fn order_command(
+        &self,
+        who: &Caller,
+        id: &str,
+        etag: &str,
+        command: OrderCommand,
+    ) -> Result<pb::Order, SalesError> {
+        let id = c::id("order_id", id)?;
+        let expected = c::etag("etag", etag)?;
+        Ok(order_pb(&self.sales.change_order(who, id, expected, command).await?))
+    }
+}
+
+fn history_entry(event: &sentra_event_store::RecordedEvent) -> Result<pb::LeadHistoryEntry, SalesError> {
+    let decoded: LeadEvent = event.decode().map_err(SalesError::from)?;
+    let change =
+        |field: &str, old: String, new: String| pb::FieldChange { field: field.into(), old_value: old, new_value: new };
+    let upper = |s: Stage| s.as_str().to_ascii_uppercase();
+    let (summary, changes) = match decoded {
+        LeadEvent::Created { contact, source, assignee_id, .. } => (
+            format!("Lead created for {}", contact.contact_name),
+            vec![
+                change("contact_name", String::new(), contact.contact_name),
+                change("email", String::new(), contact.email),
+                change("source", String::new(), source),
+                change("stage", String::new(), "NEW".into()),
+                change("assignee_id", String::new(), opt_id(assignee_id)),
+            ],
+        ),
+        LeadEvent::Updated { contact, .. } => {
+            ("Lead details updated".into(), vec![change("contact_name", String::new(), contact.contact_name)])
+        }
+        LeadEvent::Assigned { from, to, .. } => {
+            (format!("Assigned to {to}"), vec![change("assignee_id", opt_id(from), to.to_string())])
+        }
+        LeadEvent::StageChanged { from, to, .. } => (
+            format!("Stage changed from {} to {}", upper(from), upper(to)),
+            vec![change("stage", upper(from), upper(to))],
+        ),
+        LeadEvent::NoteAdded { text, .. } => ("Note added".into(), vec![change("note", String::new(), text)]),
+        LeadEvent::Lost { from, reason, .. } => (
+            format!("Marked lost ({reason})"),
+            vec![change("stage", upper(from), "LOST".into()), change("lost_reason", String::new(), reason)],
+        ),
+        LeadEvent::Reopened { to, .. } => {
+            (format!("Reopened in {}", upper(to)), vec![change("stage", "LOST".into(), upper(to))])
+        }
+        LeadEvent::Converted { from, client_id, .. } => (
+            format!("Converted into client {client_id}"),
+            vec![change("stage", upper(from), "WON".into()), change("client_id", String::new(), client_id.to_string())],
+        ),
+    };
+    let actor = event.typed_metadata().ok().and_then(|m| m.actor).unwrap_or_default();
+    Ok(pb::LeadHistoryEntry {
+        sequence: i64::try_from(event.sequence).unwrap_or(0),
+        event_type: event.event_type.clone(),
+        actor_id: actor,
+        time: ts(Some(event.recorded_at)),
+        summary,
+        changes,
+    })
+}
+
+#[tonic::async_trait]
+impl SalesService for SalesApi {
+    async fn create_lead(&self, request: Request<pb::CreateLeadRequest>) -> Reply<pb::CreateLeadResponse> {
+        let who = caller(&request)?;
+        let cmd = CreateLead::try_from(request.into_inner())?;
+        let lead = self.sales.create_lead(&who, cmd).await?;
+        Ok(Response::new(pb::CreateLeadResponse { lead: Some(lead_pb(&lead)) }))
+    }
+
+    async fn get_lead(&self, request: Request<pb::GetLeadRequest>) -> Reply<pb::GetLeadResponse> {
+        let who = caller(&request)?;
+        let id = c::id("lead_id", &request.get_ref().lead_id)?;
+        let lead = self.sales.lead(&who, id).await?;
+        Ok(Response::new(pb::GetLeadResponse { lead: Some(lead_pb(&lead)) }))
+    }
+
+    async fn list_leads(&self, request: Request<pb::ListLeadsRequest>) -> Reply<pb::ListLeadsResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let brand = c::optional_id("brand_id", &r.brand_id)?;
+        let page = Page { size: c::page_size(r.page_size)?, after: c::page_token(&r.page_token)? };
+        let stages =
+            r.stages.iter().map(|s| c::stage("stages", *s).map(|s| s.as_str().to_owned())).collect::<Result<_, _>>()?;
+        let filter = LeadFilter {
+            brands: self.sales.readable_brands(&who, sentra_auth::permissions::LEAD_READ, brand).await?,
+            stages,
+            assignee: c::optional_id("assignee_id", &r.assignee_id)?,
+            source: Some(r.source.trim().to_lowercase()).filter(|s| !s.is_empty()),
+            created_after: c::timestamp("created_after", r.created_after.as_ref())?,
+            created_before: c::timestamp("created_before", r.created_before.as_ref())?,
+            query: Some(r.query.trim().to_owned()).filter(|q| !q.is_empty()),
+        };
+        let (rows, next) =
+            queries::list_leads(self.sales.store.pool(), who.principal.organization_id, &filter, &page).await?;
+        Ok(Response::new(pb::ListLeadsResponse {
+            leads: rows.into_iter().map(lead_row_pb).collect(),
+            next_page_token: next_token(next),
+        }))
+    }
+
+    async fn update_lead(&self, request: Request<pb::UpdateLeadRequest>) -> Reply<pb::UpdateLeadResponse> {
+        let who = caller(&request)?;
+        let cmd = UpdateLead::try_from(request.into_inner())?;
+        let lead = self.sales.update_lead(&who, cmd).await?;
+        Ok(Response::new(pb::UpdateLeadResponse { lead: Some(lead_pb(&lead)) }))
+    }
+
+    async fn assign_lead(&self, request: Request<pb::AssignLeadRequest>) -> Reply<pb::AssignLeadResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let id = c::id("lead_id", &r.lead_id)?;
+        let to = c::id("assignee_id", &r.assignee_id)?;
+        let lead = self.sales.assign_lead(&who, id, to, c::etag("etag", &r.etag)?).await?;
+        Ok(Response::new(pb::AssignLeadResponse { lead: Some(lead_pb(&lead)) }))
+    }
+
+    async fn change_lead_stage(
+        &self,
+        request: Request<pb::ChangeLeadStageRequest>,
+    ) -> Reply<pb::ChangeLeadStageResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let to = c::stage("stage", r.stage)?;
+        let lead = self.lead_command(&who, &r.lead_id, &r.etag, LeadCommand::ChangeStage { to }).await?;
+        Ok(Response::new(pb::ChangeLeadStageResponse { lead: Some(lead) }))
+    }
+
+    async fn add_lead_note(&self, request: Request<pb::AddLeadNoteRequest>) -> Reply<pb::AddLeadNoteResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let text = c::required("text", &r.text, 10_000)?;
+        let command = LeadCommand::AddNote { author_id: who.principal.user_id, text };
+        let lead = self.lead_command(&who, &r.lead_id, "", command).await?;
+        Ok(Response::new(pb::AddLeadNoteResponse { lead: Some(lead) }))
+    }
+
+    async fn mark_lead_lost(&self, request: Request<pb::MarkLeadLostRequest>) -> Reply<pb::MarkLeadLostResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let reason = c::required("reason", &r.reason, 200)?.to_lowercase();
+        let lead = self.lead_command(&who, &r.lead_id, &r.etag, LeadCommand::MarkLost { reason }).await?;
+        Ok(Response::new(pb::MarkLeadLostResponse { lead: Some(lead) }))
+    }
+
+    async fn reopen_lead(&self, request: Request<pb::ReopenLeadRequest>) -> Reply<pb::ReopenLeadResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let lead = self.lead_command(&who, &r.lead_id, &r.etag, LeadCommand::Reopen).await?;
+        Ok(Response::new(pb::ReopenLeadResponse { lead: Some(lead) }))
+    }
+
+    async fn convert_lead(&self, request: Request<pb::ConvertLeadRequest>) -> Reply<pb::ConvertLeadResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let id = c::id("lead_id", &r.lead_id)?;
+        let existing = c::optional_id("existing_client_id", &r.existing_client_id)?;
+        let (lead, client) = self.sales.convert_lead(&who, id, existing, c::etag("etag", &r.etag)?).await?;
+        Ok(Response::new(pb::ConvertLeadResponse { lead: Some(lead_pb(&lead)), client: Some(client_pb(&client)) }))
+    }
+
+    async fn get_lead_history(&self, request: Request<pb::GetLeadHistoryRequest>) -> Reply<pb::GetLeadHistoryResponse> {
+        let who = caller(&request)?;
+        let id = c::id("lead_id", &request.get_ref().lead_id)?;
+        self.sales.lead(&who, id).await?;
+        let events = self
+            .sales
+            .store
+            .read_stream(who.principal.organization_id, "lead", &id.to_string())
+            .await
+            .map_err(SalesError::from)?;
+        let entries = events.iter().map(history_entry).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::GetLeadHistoryResponse { entries }))
+    }
+
+    async fn get_client(&self, request: Request<pb::GetClientRequest>) -> Reply<pb::GetClientResponse> {
+        let who = caller(&request)?;
+        let id = c::id("client_id", &request.get_ref().client_id)?;
+        if who.principal.portal.as_ref().is_some_and(|p| p.client_id != id) {
+            return Err(SalesError::NotFound("client").into());
+        }
+        let client = self.sales.client(&who, id).await?;
+        Ok(Response::new(pb::GetClientResponse { client: Some(client_pb(&client)) }))
+    }
+
+    async fn list_clients(&self, request: Request<pb::ListClientsRequest>) -> Reply<pb::ListClientsResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let brand = c::optional_id("brand_id", &r.brand_id)?;
+        let page = Page { size: c::page_size(r.page_size)?, after: c::page_token(&r.page_token)? };
+        let brands = self.sales.readable_brands(&who, sentra_auth::permissions::CLIENT_READ, brand).await?;
+        let query = Some(r.query.trim().to_owned()).filter(|q| !q.is_empty());
+        let (rows, next) = queries::list_clients(
+            self.sales.store.pool(),
+            who.principal.organization_id,
+            &brands,
+            &query,
+            r.show_archived,
+            &page,
+        )
+        .await?;
+        Ok(Response::new(pb::ListClientsResponse {
+            clients: rows.into_iter().map(client_row_pb).collect(),
+            next_page_token: next_token(next),
+        }))
+    }
+
+    async fn update_client(&self, request: Request<pb::UpdateClientRequest>) -> Reply<pb::UpdateClientResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let values = r.client.ok_or_else(|| SalesError::invalid("client", "is required"))?;
+        let paths = c::update_paths(r.update_mask.as_ref(), &["contact_name", "email", "phone", "company"])?;
+        let id = c::id("client.id", &values.id)?;
+        let expected = c::etag("client.etag", &values.etag)?;
+        let client = self
+            .sales
+            .change_client(&who, id, expected, |current| {
+                Ok(ClientCommand::Update { contact: c::client_contact(&current.contact, &values, &paths)? })
+            })
+            .await?;
+        Ok(Response::new(pb::UpdateClientResponse { client: Some(client_pb(&client)) }))
+    }
+
+    async fn archive_client(&self, request: Request<pb::ArchiveClientRequest>) -> Reply<pb::ArchiveClientResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let id = c::id("client_id", &r.client_id)?;
+        let client =
+            self.sales.change_client(&who, id, c::etag("etag", &r.etag)?, |_| Ok(ClientCommand::Archive)).await?;
+        Ok(Response::new(pb::ArchiveClientResponse { client: Some(client_pb(&client)) }))
+    }
+
+    async fn create_order(&self, request: Request<pb::CreateOrderRequest>) -> Reply<pb::CreateOrderResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let client = c::id("client_id", &r.client_id)?;
+        let (currency, lines, totals) = c::order_lines(&r.currency_code, &r.lines)?;
+        let request_id = c::request_id(&r.request_id)?;
+        let order = self.sales.create_order(&who, client, currency, lines, totals, request_id).await?;
+        Ok(Response::new(pb::CreateOrderResponse { order: Some(order_pb(&order)) }))
+    }
+
+    async fn get_order(&self, request: Request<pb::GetOrderRequest>) -> Reply<pb::GetOrderResponse> {
+        let who = caller(&request)?;
+        let id = c::id("order_id", &request.get_ref().order_id)?;
+        let order = self.sales.order(&who, id).await?;
+        Ok(Response::new(pb::GetOrderResponse { order: Some(order_pb(&order)) }))
+    }
+
+    async fn list_orders(&self, request: Request<pb::ListOrdersRequest>) -> Reply<pb::ListOrdersResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let page = Page { size: c::page_size(r.page_size)?, after: c::page_token(&r.page_token)? };
+        let states = r
+            .states
+            .iter()
+            .map(|s| c::order_state("states", *s).map(|s| s.as_str().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (brands, client) = match &who.principal.portal {
+            // A portal client sees its own orders, whatever it asks for.
+            Some(portal) => (Some(vec![portal.brand_id]), Some(portal.client_id)),
+            None => {
+                let brand = c::optional_id("brand_id", &r.brand_id)?;
+                (
+                    self.sales.readable_brands(&who, sentra_auth::permissions::ORDER_READ, brand).await?,
+                    c::optional_id("client_id", &r.client_id)?,
+                )
+            }
+        };
+        let (rows, next) = queries::list_orders(
+            self.sales.store.pool(),
+            who.principal.organization_id,
+            &brands,
+            client,
+            &states,
+            &page,
+        )
+        .await?;
+        Ok(Response::new(pb::ListOrdersResponse {
+            orders: rows.into_iter().map(order_row_pb).collect::<Result<_, _>>()?,
+            next_page_token: next_token(next),
+        }))
+    }
+
+    async fn update_order_lines(
+        &self,
+        request: Request<pb::UpdateOrderLinesRequest>,
+    ) -> Reply<pb::UpdateOrderLinesResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let id = c::id("order_id", &r.order_id)?;
+        let current = self.sales.order(&who, id).await?;
+        let (_, lines, totals) = c::order_lines(&current.state.currency, &r.lines)?;
+        let order = self.order_command(&who, &r.order_id, &r.etag, OrderCommand::UpdateLines { lines, totals }).await?;
+        Ok(Response::new(pb::UpdateOrderLinesResponse { order: Some(order) }))
+    }
+
+    async fn confirm_order(&self, request: Request<pb::ConfirmOrderRequest>) -> Reply<pb::ConfirmOrderResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let order = self.order_command(&who, &r.order_id, &r.etag, OrderCommand::Confirm).await?;
+        Ok(Response::new(pb::ConfirmOrderResponse { order: Some(order) }))
+    }
+
+    async fn fulfill_order(&self, request: Request<pb::FulfillOrderRequest>) -> Reply<pb::FulfillOrderResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let order = self.order_command(&who, &r.order_id, &r.etag, OrderCommand::Fulfill).await?;
+        Ok(Response::new(pb::FulfillOrderResponse { order: Some(order) }))
+    }
+
+    async fn cancel_order(&self, request: Request<pb::CancelOrderRequest>) -> Reply<pb::CancelOrderResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let reason = c::required("reason", &r.reason, 500)?;
+        let order = self.order_command(&who, &r.order_id, &r.etag, OrderCommand::Cancel { reason }).await?;
+        Ok(Response::new(pb::CancelOrderResponse { order: Some(order) }))
+    }
+
+    async fn get_pipeline_summary(
+        &self,
+        request: Request<pb::GetPipelineSummaryRequest>,
+    ) -> Reply<pb::GetPipelineSummaryResponse> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let brand = c::optional_id("brand_id", &r.brand_id)?;
+        let brands = self.sales.readable_brands(&who, sentra_auth::permissions::PIPELINE_READ, brand).await?;
+        let period_start = c::timestamp("period_start", r.period_start.as_ref())?;
+        // Microseconds, like PostgreSQL timestamps, so "now" and "as of now" describe the same instant.
+        let as_of = c::timestamp("as_of", r.as_of.as_ref())?.unwrap_or_else(Utc::now);
+        let as_of = DateTime::from_timestamp_micros(as_of.timestamp_micros()).unwrap_or(as_of);
+        let s = queries::pipeline_summary(
+            self.sales.store.pool(),
+            who.principal.organization_id,
+            &brands,
+            period_start,
+            as_of,
+        )
+        .await?;
+        let decided = s.won + s.lost;
+        let outcome = |map: BTreeMap<String, (i64, i64)>| {
+            map.into_iter().map(|(key, (won, lost))| pb::OutcomeCount { key, won, lost }).collect::<Vec<_>>()
+        };
+        Ok(Response::new(pb::GetPipelineSummaryResponse {
+            stages: s
+                .stages
+                .into_iter()
+                .map(|(stage, count, value, days)| pb::StageSummary {
+                    stage: stage_pb(stage).into(),
+                    count,
+                    value: value
+                        .into_iter()
+                        .map(|(currency_code, amount_minor)| Money { currency_code, amount_minor })
+                        .collect(),
+                    average_days: days,
+                })
+                .collect(),
+            created: s.created,
+            won: s.won,
+            lost: s.lost,
+            conversion_rate: if decided == 0 { 0.0 } else { s.won as f64 / decided as f64 },
+            lost_by_reason: s
+                .lost_by_reason
+                .into_iter()
+                .map(|(key, lost)| pb::OutcomeCount { key, won: 0, lost })
+                .collect(),
+            by_agent: outcome(s.by_agent),
+            as_of: ts(Some(s.as_of)),
+        }))
+    }
+}
