@@ -21,7 +21,7 @@ use sentra_auth::{BrandRole, Principal, permissions as perm};
 use sentra_event_store::{EventMetadata, EventStore, Loaded, NewEvent};
 use uuid::Uuid;
 
-use crate::brands::Brands;
+use sentra_directory::Directory;
 use crate::commands::{CreateLead, UpdateLead};
 use crate::domain::client::{Client, ClientCommand};
 use crate::domain::lead::{Lead, LeadCommand};
@@ -69,7 +69,7 @@ impl Caller {
 pub struct Sales {
     /// The event store.
     pub store: EventStore,
-    brands: Arc<Brands>,
+    brands: Arc<Directory>,
 }
 
 /// Decides `command` on `loaded` and returns the events (applied to `loaded.state`).
@@ -91,7 +91,7 @@ fn check_etag(expected: Option<u64>, actual: u64) -> Result<()> {
 
 impl Sales {
     /// The service over `store`, asking Tenancy through `brands`.
-    pub fn new(store: EventStore, brands: Arc<Brands>) -> Self {
+    pub fn new(store: EventStore, brands: Arc<Directory>) -> Self {
         Self { store, brands }
     }
 
@@ -101,7 +101,10 @@ impl Sales {
             return Err(SalesError::PermissionDenied(format!("missing permission {permission} on this brand")));
         }
         if who.principal.is_org_admin() {
-            self.brands.ensure_in_org(&who.token, who.tenant(), brand).await?;
+            let info = self.brands.brand(&who.token, who.tenant(), brand).await?;
+            if info.archived {
+                return Err(SalesError::NotFound("brand"));
+            }
         }
         Ok(())
     }
@@ -209,7 +212,9 @@ impl Sales {
         let mut lead = self.load::<Lead>(who, id, "lead").await?;
         self.authorize(who, perm::LEAD_ASSIGN, lead.state.brand_id).await?;
         check_etag(expected, lead.version)?;
-        if !self.brands.is_member(&who.token, lead.state.brand_id, to).await? {
+        use sentra_proto::sentra::tenancy::v1::BrandRole as Role;
+        let works = [Role::Agent, Role::Manager];
+        if !self.brands.has_role(&who.token, lead.state.brand_id, to, &works).await? {
             return Err(SalesError::FailedPrecondition(
                 "the assignee is not an agent or manager of the lead's brand".into(),
             ));

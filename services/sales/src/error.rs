@@ -59,6 +59,18 @@ impl From<EventStoreError> for SalesError {
     }
 }
 
+impl From<sentra_directory::DirectoryError> for SalesError {
+    fn from(error: sentra_directory::DirectoryError) -> Self {
+        use sentra_directory::DirectoryError as D;
+        match error {
+            D::BrandNotFound => SalesError::NotFound("brand"),
+            D::PermissionDenied => SalesError::PermissionDenied("no access to this brand".into()),
+            D::Unauthenticated => SalesError::Auth(sentra_auth::AuthError::InvalidToken),
+            D::Unavailable(code) => SalesError::TenancyUnavailable(tonic::Status::new(code, "tenancy call failed")),
+        }
+    }
+}
+
 impl From<sqlx::Error> for SalesError {
     fn from(error: sqlx::Error) -> Self {
         SalesError::Internal(Box::new(error))

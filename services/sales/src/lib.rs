@@ -6,11 +6,10 @@
 //!   (port 3003 by default, 0 in tests).
 //! - `domain`: the Lead, Client and Order aggregates (cqrs-es) and exact money arithmetic;
 //!   `commands`: request validation; `app`: authorization and command execution; `projections`
-//!   and `queries`: the read side; `brands`: what Sales asks Tenancy; `grpc`: the surface;
+//!   and `queries`: the read side; `grpc`: the surface;
 //!   `error`: the one mapping to gRPC statuses.
 
 pub mod app;
-pub mod brands;
 pub mod commands;
 pub mod domain;
 pub mod error;
@@ -34,7 +33,7 @@ use sentra_runtime::server::{ServeError, ServiceHost};
 use serde::Deserialize;
 
 use crate::app::Sales;
-use crate::brands::Brands;
+use sentra_directory::Directory;
 use crate::grpc::SalesApi;
 use crate::projections::{ClientsProjection, LeadsProjection, OrdersProjection};
 use sqlx::PgPool;
@@ -158,7 +157,7 @@ impl Application {
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
         let verifier = Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone())));
         let auth = AuthLayer::new(verifier);
-        let sales = Sales::new(self.store.clone(), Arc::new(Brands::new(self.tenancy.clone())));
+        let sales = Sales::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone())));
         let routes =
             tonic::service::Routes::new(tower::Layer::layer(&auth, SalesServiceServer::new(SalesApi { sales })));
 

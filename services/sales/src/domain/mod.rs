@@ -3,7 +3,7 @@
 
 pub mod client;
 pub mod lead;
-pub mod money;
+pub use sentra_money as money;
 pub mod order;
 
 use chrono::{DateTime, Utc};

@@ -1,4 +1,5 @@
-//! Exact order arithmetic: integer minor units, quantities in thousandths, per-line rounding.
+//! Exact money arithmetic shared by Sales (orders) and Finance (invoices): integer minor units,
+//! quantities in thousandths, per-line rounding.
 //!
 //! Rounding rule (documented in the contract): each line is computed on its own and every
 //! division rounds half away from zero:

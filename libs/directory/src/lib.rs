@@ -1,0 +1,121 @@
+//! What Sales and Finance ask Tenancy: is a brand one of the caller's organization (and what are
+//! its settings), and who works on it.
+//!
+//! Calls carry the caller's own token, so Tenancy applies its own isolation and rights, plus the
+//! request id and `traceparent` of the call being served. Brand answers are cached for a minute
+//! per (organization, brand) — brands rarely change and every command checks one; membership is
+//! always asked fresh, since it decides an assignment.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sentra_proto::sentra::tenancy::v1 as tpb;
+use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use sentra_runtime::context::{REQUEST_ID_HEADER, RequestContext, TRACEPARENT_HEADER};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+/// Why a question to Tenancy got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The brand is not one of the caller's organization (or does not exist).
+    #[error("brand not found")]
+    BrandNotFound,
+    /// Tenancy refused the caller.
+    #[error("no access to this brand")]
+    PermissionDenied,
+    /// The caller's token was refused.
+    #[error("invalid token")]
+    Unauthenticated,
+    /// Tenancy did not answer.
+    #[error("tenancy unavailable: {0}")]
+    Unavailable(tonic::Code),
+}
+
+/// The brand settings services need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrandInfo {
+    /// Brand id.
+    pub id: Uuid,
+    /// Owning organization.
+    pub organization_id: Uuid,
+    /// Invoice number prefix.
+    pub invoice_prefix: String,
+    /// Default currency.
+    pub default_currency: String,
+    /// Whether archived.
+    pub archived: bool,
+}
+
+/// Tenancy, as seen by the other services.
+pub struct Directory {
+    client: TenancyServiceClient<Channel>,
+    brands: Mutex<HashMap<(Uuid, Uuid), (Instant, BrandInfo)>>,
+    ttl: Duration,
+}
+
+fn with_token<T>(token: &str, message: T) -> Result<tonic::Request<T>, DirectoryError> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}").parse().map_err(|_| DirectoryError::Unauthenticated)?;
+    request.metadata_mut().insert("authorization", value);
+    if let Some(ctx) = RequestContext::current() {
+        if let Ok(value) = ctx.request_id.parse() {
+            request.metadata_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        if let Ok(value) = ctx.traceparent().parse() {
+            request.metadata_mut().insert(TRACEPARENT_HEADER, value);
+        }
+    }
+    Ok(request)
+}
+
+fn fail(status: tonic::Status) -> DirectoryError {
+    match status.code() {
+        tonic::Code::NotFound => DirectoryError::BrandNotFound,
+        tonic::Code::PermissionDenied => DirectoryError::PermissionDenied,
+        tonic::Code::Unauthenticated => DirectoryError::Unauthenticated,
+        code => DirectoryError::Unavailable(code),
+    }
+}
+
+impl Directory {
+    /// A client of Tenancy at `channel`.
+    pub fn new(channel: Channel) -> Self {
+        Self { client: TenancyServiceClient::new(channel), brands: Mutex::new(HashMap::new()), ttl: Duration::from_secs(60) }
+    }
+
+    /// The brand, if it belongs to `organization` (`BrandNotFound` otherwise, archived or not).
+    pub async fn brand(&self, token: &str, organization: Uuid, brand: Uuid) -> Result<BrandInfo, DirectoryError> {
+        if let Ok(cache) = self.brands.lock()
+            && let Some((at, info)) = cache.get(&(organization, brand))
+            && at.elapsed() < self.ttl
+        {
+            return Ok(info.clone());
+        }
+        let request = with_token(token, tpb::GetBrandRequest { brand_id: brand.to_string() })?;
+        let found = self.client.clone().get_brand(request).await.map_err(fail)?.into_inner().brand;
+        let found = found.ok_or(DirectoryError::BrandNotFound)?;
+        if found.organization_id != organization.to_string() {
+            return Err(DirectoryError::BrandNotFound);
+        }
+        let info = BrandInfo {
+            id: brand,
+            organization_id: organization,
+            invoice_prefix: found.invoice_prefix,
+            default_currency: found.default_currency,
+            archived: found.archived,
+        };
+        if let Ok(mut cache) = self.brands.lock() {
+            cache.insert((organization, brand), (Instant::now(), info.clone()));
+        }
+        Ok(info)
+    }
+
+    /// Whether `user` holds one of `roles` on `brand`.
+    pub async fn has_role(&self, token: &str, brand: Uuid, user: Uuid, roles: &[tpb::BrandRole]) -> Result<bool, DirectoryError> {
+        let request = with_token(token, tpb::ListBrandMembersRequest { brand_id: brand.to_string() })?;
+        let members = self.client.clone().list_brand_members(request).await.map_err(fail)?.into_inner().accesses;
+        Ok(members.iter().any(|m| m.user_id == user.to_string() && roles.iter().any(|r| *r as i32 == m.role)))
+    }
+}
