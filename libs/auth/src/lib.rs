@@ -75,6 +75,7 @@
 pub mod permissions;
 pub mod roles;
 
+mod caller;
 mod error;
 mod layer;
 mod principal;
@@ -82,6 +83,7 @@ mod tenancy_keys;
 mod token;
 mod verifier;
 
+pub use caller::Caller;
 pub use error::AuthError;
 pub use layer::{AuthLayer, AuthService};
 pub use principal::{PortalScope, Principal, principal};

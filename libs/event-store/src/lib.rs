@@ -104,3 +104,21 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/
 pub fn migrator() -> sqlx::migrate::Migrator {
     sqlx::migrate!("../../migrations/event-store")
 }
+
+/// Runs `command` against `state` the way cqrs-es does (events are applied to `state` as they
+/// are written) and returns the events, for callers that append themselves — for example
+/// several aggregates in one transaction with [`EventStore::append_in`].
+pub async fn decide<A: cqrs_es::Aggregate>(
+    state: &mut A,
+    command: A::Command,
+    services: &A::Services,
+) -> std::result::Result<Vec<A::Event>, A::Error> {
+    let sink = cqrs_es::event_sink::EventSink::<A>::default();
+    state.handle(command, services, &sink).await?;
+    Ok(sink.collect().await)
+}
+
+/// The store's form of a command's domain events.
+pub fn new_events<E: cqrs_es::DomainEvent>(events: &[E]) -> Result<Vec<NewEvent>> {
+    events.iter().map(NewEvent::from_domain).collect()
+}

@@ -1,8 +1,23 @@
 //! The Finance service: invoices, payments, credit notes and receivables, stored as events.
 //!
 //! - [`Config`]: defaults plus `SENTRA_FINANCE__*` variables.
-//! - [`Application`]: connects to PostgreSQL (schema `finance`) and RabbitMQ, then serves gRPC with
-//!   health and reflection on the configured port (3004 by default, 0 in tests).
+//! - [`Application`]: connects to PostgreSQL (schema `finance`: event store, inbox, number
+//!   sequences) and RabbitMQ; runs the `invoices` projection, the consumer that drafts invoices
+//!   for confirmed Sales orders, the relay that publishes Finance events, and the overdue job;
+//!   serves `FinanceService` with health and reflection (port 3004 by default, 0 in tests).
+//! - `domain`: the Invoice aggregate; `numbering`: gap-free numbers; `app`: authorization and
+//!   commands; `projection` and `queries`: the read side; `consumer`: `sales.order.confirmed`;
+//!   `jobs`: overdue detection; `grpc`: the surface; `error`: the one mapping to gRPC statuses.
+
+pub mod app;
+pub mod consumer;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod jobs;
+pub mod numbering;
+pub mod projection;
+pub mod queries;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,8 +28,24 @@ use sentra_runtime::config::{
 };
 use sentra_runtime::health::{AmqpProbe, PostgresProbe, Probe};
 use sentra_runtime::server::{ServeError, ServiceHost};
+use std::time::Duration;
+
+use sentra_auth::{AuthLayer, TenancyKeys, Verifier};
+use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig, FeedRelay, RelayConfig};
+use sentra_directory::Directory;
+use sentra_event_store::{EventStore, ProjectionRunner};
+use sentra_proto::sentra::finance::v1::finance_service_server::FinanceServiceServer;
+use sentra_runtime::ExposeSecret;
 use serde::Deserialize;
+
+use crate::app::Finance;
+use crate::consumer::OrderConfirmedHandler;
+use crate::grpc::FinanceApi;
+use crate::projection::InvoicesProjection;
 use sqlx::PgPool;
+
+/// The gRPC services this binary serves.
+pub const SERVICES: [&str; 1] = ["sentra.finance.v1.FinanceService"];
 
 /// Everything the service reads at start-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +63,14 @@ pub struct Config {
     pub health: HealthConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Where Tenancy answers (brands, signing keys).
+    pub tenancy_url: String,
+    /// Payment terms of invoices drafted without terms, in days.
+    pub default_terms_days: u32,
+    /// Seconds between two overdue passes.
+    pub overdue_interval_secs: f64,
+    /// Seconds before a failed message is retried the first time.
+    pub retry_delay_secs: f64,
 }
 
 impl Default for Config {
@@ -43,6 +82,10 @@ impl Default for Config {
             log: LogConfig::default(),
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
+            tenancy_url: "http://127.0.0.1:3001".into(),
+            default_terms_days: 30,
+            overdue_interval_secs: 3600.0,
+            retry_delay_secs: 1.0,
         }
     }
 }
@@ -63,6 +106,12 @@ pub enum StartupError {
     /// The listener could not be bound.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// The read table could not be prepared.
+    #[error(transparent)]
+    EventStore(#[from] sentra_event_store::EventStoreError),
+    /// The Tenancy URL is not a URL.
+    #[error("tenancy_url is invalid")]
+    TenancyUrl(#[source] tonic::transport::Error),
 }
 
 /// The built service, bound and ready to serve.
@@ -70,14 +119,29 @@ pub struct Application {
     host: ServiceHost,
     config: Config,
     pool: PgPool,
+    store: EventStore,
+    tenancy: tonic::transport::Channel,
 }
 
 impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = sentra_runtime::db::connect_and_migrate(&config.database, []).await?;
-        let host = ServiceHost::bind(&config.server, &[]).await?;
-        Ok(Self { host, config, pool })
+        let pool = sentra_runtime::db::connect_and_migrate(
+            &config.database,
+            [sentra_event_store::migrator(), sentra_bus::migrator(), sqlx::migrate!("../../migrations/finance")],
+        )
+        .await?;
+        let store = EventStore::new(pool.clone());
+        // Create the read table now, so queries never race the first activation.
+        if let Some(active) = ProjectionRunner::new(&store, InvoicesProjection).try_activate().await? {
+            active.release().await?;
+        }
+        let tenancy = tonic::transport::Endpoint::from_shared(config.tenancy_url.clone())
+            .map_err(StartupError::TenancyUrl)?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy();
+        let host = ServiceHost::bind(&config.server, &SERVICES).await?;
+        Ok(Self { host, config, pool, store, tenancy })
     }
 
     /// The bound address.
@@ -89,7 +153,54 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> =
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
-        let routes = tonic::service::Routes::default();
-        self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
+        let auth = AuthLayer::new(Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone()))));
+        let finance = Finance::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone())));
+        let api = FinanceApi { finance, default_terms_days: self.config.default_terms_days };
+        let routes = tonic::service::Routes::new(tower::Layer::layer(&auth, FinanceServiceServer::new(api)));
+
+        // Background work stops with the server: one watch channel fans the shutdown out.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let broker =
+            BrokerConfig::new(self.config.amqp.url.expose_secret()).with_prefix(self.config.amqp.prefix.clone());
+        let mut background = tokio::task::JoinSet::new();
+        let store = self.store.clone();
+        let stop = stopped();
+        background.spawn(async move {
+            if let Err(error) = ProjectionRunner::new(&store, InvoicesProjection).run(stop).await {
+                tracing::error!(%error, "Invoice projection stopped.");
+            }
+        });
+        let relay = FeedRelay::new(&self.store, "finance", RelayConfig::new(broker.clone()));
+        let stop = stopped();
+        background.spawn(async move {
+            if let Err(error) = relay.run(stop).await {
+                tracing::error!(%error, "Event relay stopped.");
+            }
+        });
+        let retry = Duration::from_secs_f64(self.config.retry_delay_secs.max(0.01));
+        let consumer_config = ConsumerConfig::new(broker, "finance", "sales-orders", ["sales.order.confirmed"])
+            .with_retry_delay(retry, retry * 64);
+        let handler = OrderConfirmedHandler { store: self.store.clone(), terms_days: self.config.default_terms_days };
+        let consumer = Consumer::new(consumer_config, self.pool.clone(), handler);
+        let stop = stopped();
+        background.spawn(async move {
+            if let Err(error) = consumer.run(stop).await {
+                tracing::error!(%error, "Order consumer stopped.");
+            }
+        });
+        let store = self.store.clone();
+        let interval = Duration::from_secs_f64(self.config.overdue_interval_secs.max(0.05));
+        background.spawn(jobs::run_overdue(store, interval, stopped()));
+
+        let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
+        stop_tx.send_replace(true);
+        while background.join_next().await.is_some() {}
+        served
     }
 }

@@ -16,37 +16,30 @@
 use std::sync::Arc;
 
 use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
-use sentra_auth::{BrandRole, Principal, permissions as perm};
-use sentra_event_store::{EventMetadata, EventStore, Loaded, NewEvent};
+use sentra_auth::{BrandRole, Caller, permissions as perm};
+use sentra_event_store::{EventMetadata, EventStore, Loaded};
 use uuid::Uuid;
 
-use sentra_directory::Directory;
 use crate::commands::{CreateLead, UpdateLead};
 use crate::domain::client::{Client, ClientCommand};
 use crate::domain::lead::{Lead, LeadCommand};
 use crate::domain::money::LineAmounts;
 use crate::domain::order::{Line, Order, OrderCommand};
 use crate::error::SalesError;
+use sentra_directory::Directory;
 
 type Result<T> = std::result::Result<T, SalesError>;
 
 /// Namespace of ids derived from request ids (idempotent creates).
 const IDS: Uuid = Uuid::from_u128(0x5e47_7a00_5a1e_4000_8000_0000_0000_0001);
 
-/// The caller of one request: principal plus raw token (forwarded to Tenancy).
-pub struct Caller {
-    /// Who.
-    pub principal: Principal,
-    /// The bearer token it presented.
-    pub token: String,
+/// What Sales needs of a caller beyond `sentra_auth::Caller`.
+trait CallerExt {
+    fn metadata(&self, request_id: Option<String>) -> EventMetadata;
+    fn manages(&self, brand: Uuid) -> bool;
 }
 
-impl Caller {
-    fn tenant(&self) -> Uuid {
-        self.principal.organization_id
-    }
-
+impl CallerExt for Caller {
     fn metadata(&self, request_id: Option<String>) -> EventMetadata {
         let ctx = sentra_runtime::context::RequestContext::current();
         EventMetadata {
@@ -77,9 +70,7 @@ async fn decide<A: Aggregate<Services = ()>>(
     loaded: &mut Loaded<A>,
     command: A::Command,
 ) -> std::result::Result<Vec<A::Event>, A::Error> {
-    let sink = EventSink::<A>::default();
-    loaded.state.handle(command, &(), &sink).await?;
-    Ok(sink.collect().await)
+    sentra_event_store::decide(&mut loaded.state, command, &()).await
 }
 
 fn check_etag(expected: Option<u64>, actual: u64) -> Result<()> {
@@ -261,7 +252,7 @@ impl Sales {
                 Client::TYPE,
                 &client.aggregate_id,
                 client.version,
-                to_new(&client_events)?,
+                sentra_event_store::new_events(&client_events)?,
                 &meta,
             )
             .await?;
@@ -273,7 +264,7 @@ impl Sales {
                 Lead::TYPE,
                 &lead.aggregate_id,
                 lead.version,
-                to_new(&lead_events)?,
+                sentra_event_store::new_events(&lead_events)?,
                 &meta,
             )
             .await?;
@@ -386,9 +377,4 @@ impl Sales {
             None => Ok(who.principal.brands_with(permission)),
         }
     }
-}
-
-/// The store's form of domain events.
-fn to_new<E: cqrs_es::DomainEvent>(events: &[E]) -> Result<Vec<NewEvent>> {
-    Ok(events.iter().map(NewEvent::from_domain).collect::<std::result::Result<_, _>>()?)
 }

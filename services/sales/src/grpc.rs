@@ -10,7 +10,7 @@ use sentra_proto::sentra::r#type::v1::Money;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::app::{Caller, Sales};
+use crate::app::Sales;
 use crate::commands::{self as c, CreateLead, UpdateLead, etag_of};
 use crate::domain::client::{Client, ClientCommand};
 use crate::domain::lead::{Lead, LeadCommand, LeadEvent, Stage};
@@ -18,6 +18,7 @@ use crate::domain::money::LineAmounts;
 use crate::domain::order::{Line, Order, OrderCommand, OrderState};
 use crate::error::SalesError;
 use crate::queries::{self, ClientRow, LeadFilter, LeadRow, OrderRow, Page};
+use sentra_auth::Caller;
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -232,17 +233,8 @@ fn next_token(next: Option<(DateTime<Utc>, Uuid)>) -> String {
     next.map(|(at, id)| c::encode_page_token(at, id)).unwrap_or_default()
 }
 
-/// The caller of a request, from the principal the auth layer put there.
 fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    let principal = sentra_auth::principal(request)?.clone();
-    let token = request
-        .metadata()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_owned();
-    Ok(Caller { principal, token })
+    Caller::of(request)
 }
 
 /// `SalesService` over [`Sales`].

@@ -2,7 +2,8 @@
 //!
 //! - [`Config`]: defaults plus `SENTRA_SALES__*` variables.
 //! - [`Application`]: connects to PostgreSQL (schema `sales`, event store inside) and RabbitMQ,
-//!   runs the read-table projections, and serves `SalesService` with health and reflection
+//!   runs the read-table projections and the relay that publishes Sales events to the bus, and
+//!   serves `SalesService` with health and reflection
 //!   (port 3003 by default, 0 in tests).
 //! - `domain`: the Lead, Client and Order aggregates (cqrs-es) and exact money arithmetic;
 //!   `commands`: request validation; `app`: authorization and command execution; `projections`
@@ -23,8 +24,10 @@ use std::sync::Arc;
 
 use sentra_auth::TenancyKeys;
 use sentra_auth::{AuthLayer, Verifier};
+use sentra_bus::{BrokerConfig, FeedRelay, RelayConfig};
 use sentra_event_store::{EventStore, ProjectionRunner};
 use sentra_proto::sentra::sales::v1::sales_service_server::SalesServiceServer;
+use sentra_runtime::ExposeSecret;
 use sentra_runtime::config::{
     self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig,
 };
@@ -33,9 +36,9 @@ use sentra_runtime::server::{ServeError, ServiceHost};
 use serde::Deserialize;
 
 use crate::app::Sales;
-use sentra_directory::Directory;
 use crate::grpc::SalesApi;
 use crate::projections::{ClientsProjection, LeadsProjection, OrdersProjection};
+use sentra_directory::Directory;
 use sqlx::PgPool;
 
 /// The gRPC services this binary serves.
@@ -108,6 +111,13 @@ pub struct Application {
     tenancy: tonic::transport::Channel,
 }
 
+/// Logs why a background task ended with an error.
+fn log_stop<E: std::fmt::Display>(task: &str, result: Result<(), E>) {
+    if let Err(error) = result {
+        tracing::error!(task, %error, "Background task stopped.");
+    }
+}
+
 /// Creates a projection's table (type-erased so the three runners fit one loop).
 #[async_trait::async_trait]
 trait Prepare: Sync {
@@ -161,29 +171,38 @@ impl Application {
         let routes =
             tonic::service::Routes::new(tower::Layer::layer(&auth, SalesServiceServer::new(SalesApi { sales })));
 
-        // Projections stop with the server: one watch channel fans the shutdown out.
+        // Background work stops with the server: one watch channel fans the shutdown out.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut projections = tokio::task::JoinSet::new();
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
         };
+        let mut background = tokio::task::JoinSet::new();
         let store = self.store.clone();
-        let rx = stop_rx.clone();
-        projections.spawn(async move { ProjectionRunner::new(&store, LeadsProjection).run(stopped(rx)).await });
+        let stop = stopped();
+        background
+            .spawn(async move { log_stop("leads", ProjectionRunner::new(&store, LeadsProjection).run(stop).await) });
         let store = self.store.clone();
-        let rx = stop_rx.clone();
-        projections.spawn(async move { ProjectionRunner::new(&store, ClientsProjection).run(stopped(rx)).await });
+        let stop = stopped();
+        background.spawn(async move {
+            log_stop("clients", ProjectionRunner::new(&store, ClientsProjection).run(stop).await)
+        });
         let store = self.store.clone();
-        let rx = stop_rx;
-        projections.spawn(async move { ProjectionRunner::new(&store, OrdersProjection).run(stopped(rx)).await });
+        let stop = stopped();
+        background
+            .spawn(async move { log_stop("orders", ProjectionRunner::new(&store, OrdersProjection).run(stop).await) });
+        // The feed is the outbox: the relay publishes every Sales event to the bus.
+        let broker =
+            BrokerConfig::new(self.config.amqp.url.expose_secret()).with_prefix(self.config.amqp.prefix.clone());
+        let relay = FeedRelay::new(&self.store, "sales", RelayConfig::new(broker));
+        let stop = stopped();
+        background.spawn(async move { log_stop("relay", relay.run(stop).await) });
 
         let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
         stop_tx.send_replace(true);
-        while let Some(result) = projections.join_next().await {
-            if let Ok(Err(error)) = result {
-                tracing::warn!(%error, "Projection stopped with an error.");
-            }
-        }
+        while background.join_next().await.is_some() {}
         served
     }
 }

@@ -1,0 +1,293 @@
+//! The Finance application: authorization, then commands on invoices through the event store.
+//!
+//! Access: finance staff and managers (and owners/admins) write; agents and viewers read their
+//! brands' invoices; portal clients read only their own client's invoices. Numbers are drawn
+//! from the brand's gap-free sequence in the same transaction that appends the event carrying
+//! them (see `numbering`).
+
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+use sentra_auth::{Caller, permissions as perm};
+use sentra_directory::{BrandInfo, Directory};
+use sentra_event_store::{EventMetadata, EventStore, EventStoreError, Loaded, decide, new_events};
+use sentra_money::LineAmounts;
+use uuid::Uuid;
+
+use crate::domain::invoice::{CreditNote, Invoice, InvoiceCommand, Line, Payment};
+use crate::error::FinanceError;
+use crate::numbering::{self, Kind};
+
+type Result<T> = std::result::Result<T, FinanceError>;
+
+/// Namespace of ids derived from other ids (idempotency).
+const IDS: Uuid = Uuid::from_u128(0xf1a7_ce00_5a1e_4000_8000_0000_0000_0002);
+
+/// The invoice id drafted for a Sales order: derived, so a redelivered message cannot draft twice.
+pub fn invoice_id_for_order(order_id: Uuid) -> Uuid {
+    Uuid::new_v5(&IDS, format!("invoice-of-order:{order_id}").as_bytes())
+}
+
+fn derived(tenant: Uuid, what: &str, request_id: &str) -> Uuid {
+    Uuid::new_v5(&IDS, format!("{tenant}:{what}:{request_id}").as_bytes())
+}
+
+/// Event metadata for a command by `who` (None: the system, e.g. a scheduled job).
+pub fn metadata(who: Option<&Caller>) -> EventMetadata {
+    let ctx = sentra_runtime::context::RequestContext::current();
+    EventMetadata {
+        correlation_id: ctx.as_ref().map(|c| c.request_id.clone()),
+        actor: Some(who.map_or_else(|| "system:finance".to_owned(), |w| w.principal.user_id.to_string())),
+        traceparent: ctx.as_ref().map(sentra_runtime::context::RequestContext::traceparent),
+        ..EventMetadata::default()
+    }
+}
+
+fn check_etag(expected: Option<u64>, actual: u64) -> Result<()> {
+    match expected {
+        Some(v) if v != actual => Err(FinanceError::Stale),
+        _ => Ok(()),
+    }
+}
+
+/// The Finance application service.
+#[derive(Clone)]
+pub struct Finance {
+    /// The event store.
+    pub store: EventStore,
+    directory: Arc<Directory>,
+}
+
+impl Finance {
+    /// The service over `store`, asking Tenancy through `directory`.
+    pub fn new(store: EventStore, directory: Arc<Directory>) -> Self {
+        Self { store, directory }
+    }
+
+    /// Checks `permission` on `brand`; confirms an owner's or admin's brand with Tenancy.
+    pub async fn authorize(&self, who: &Caller, permission: &str, brand: Uuid) -> Result<()> {
+        if !who.principal.can(permission, Some(brand)) {
+            return Err(FinanceError::PermissionDenied(format!("missing permission {permission} on this brand")));
+        }
+        if who.principal.is_org_admin() {
+            self.directory.brand(&who.token, who.tenant(), brand).await?;
+        }
+        Ok(())
+    }
+
+    async fn brand(&self, who: &Caller, brand: Uuid) -> Result<BrandInfo> {
+        Ok(self.directory.brand(&who.token, who.tenant(), brand).await?)
+    }
+
+    /// An invoice the caller may read; portal clients only their own.
+    pub async fn invoice(&self, who: &Caller, id: Uuid) -> Result<Loaded<Invoice>> {
+        let invoice = match self.store.load::<Invoice>(who.tenant(), &id.to_string()).await {
+            Ok(loaded) if loaded.version > 0 => loaded,
+            Ok(_) | Err(EventStoreError::TenantMismatch) => return Err(FinanceError::NotFound("invoice")),
+            Err(other) => return Err(other.into()),
+        };
+        if let Some(portal) = &who.principal.portal
+            && (portal.client_id != invoice.state.client_id || portal.brand_id != invoice.state.brand_id)
+        {
+            return Err(FinanceError::NotFound("invoice"));
+        }
+        self.authorize(who, perm::INVOICE_READ, invoice.state.brand_id).await?;
+        Ok(invoice)
+    }
+
+    async fn for_change(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        permission: &str,
+        expected: Option<u64>,
+    ) -> Result<Loaded<Invoice>> {
+        let invoice = self.invoice(who, id).await?;
+        self.authorize(who, permission, invoice.state.brand_id).await?;
+        check_etag(expected, invoice.version)?;
+        Ok(invoice)
+    }
+
+    /// Drafts an invoice by hand; a retry with the same request id returns the first draft.
+    #[allow(clippy::too_many_arguments, reason = "one argument per field of the draft")]
+    pub async fn create(
+        &self,
+        who: &Caller,
+        brand: Uuid,
+        client: Uuid,
+        currency: String,
+        lines: Vec<Line>,
+        totals: LineAmounts,
+        terms_days: u32,
+        request_id: Option<String>,
+    ) -> Result<Loaded<Invoice>> {
+        self.authorize(who, perm::INVOICE_WRITE, brand).await?;
+        let id = match &request_id {
+            Some(rid) => derived(who.tenant(), "invoice", rid),
+            None => Uuid::now_v7(),
+        };
+        let mut invoice = self.store.load::<Invoice>(who.tenant(), &id.to_string()).await?;
+        if invoice.version > 0 {
+            return Ok(invoice);
+        }
+        let command = InvoiceCommand::Draft {
+            brand_id: brand,
+            client_id: client,
+            order_id: None,
+            currency,
+            lines,
+            totals,
+            terms_days,
+        };
+        let events = decide(&mut invoice.state, command, &()).await?;
+        match self.store.commit(&mut invoice, events, &metadata(Some(who))).await {
+            Err(EventStoreError::Conflict { .. }) => self.invoice(who, id).await,
+            Err(other) => Err(other.into()),
+            Ok(_) => Ok(invoice),
+        }
+    }
+
+    /// Runs `command` on an invoice the caller may change.
+    pub async fn change(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        expected: Option<u64>,
+        command: InvoiceCommand,
+    ) -> Result<Loaded<Invoice>> {
+        let mut invoice = self.for_change(who, id, perm::INVOICE_WRITE, expected).await?;
+        let events = decide(&mut invoice.state, command, &()).await?;
+        self.store.commit(&mut invoice, events, &metadata(Some(who))).await?;
+        Ok(invoice)
+    }
+
+    /// Issues a draft with the brand's next invoice number.
+    pub async fn issue(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        expected: Option<u64>,
+        issue_date: NaiveDate,
+    ) -> Result<Loaded<Invoice>> {
+        let mut invoice = self.for_change(who, id, perm::INVOICE_WRITE, expected).await?;
+        let brand = self.brand(who, invoice.state.brand_id).await?;
+        let mut tx = self.store.pool().begin().await?;
+        let number =
+            numbering::next(&mut tx, brand.id, Kind::Invoice, issue_date.year(), &brand.invoice_prefix).await?;
+        let events = decide(&mut invoice.state, InvoiceCommand::Issue { number, issue_date }, &()).await?;
+        let outcome = self
+            .store
+            .append_in(
+                &mut tx,
+                who.tenant(),
+                "invoice",
+                &invoice.aggregate_id,
+                invoice.version,
+                new_events(&events)?,
+                &metadata(Some(who)),
+            )
+            .await?;
+        tx.commit().await?;
+        invoice.version = outcome.version;
+        Ok(invoice)
+    }
+
+    /// Records a payment; a retry with the same request id records nothing twice.
+    pub async fn record_payment(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        mut payment: Payment,
+        request_id: Option<String>,
+    ) -> Result<Loaded<Invoice>> {
+        let mut invoice = self.invoice(who, id).await?;
+        self.authorize(who, perm::PAYMENT_WRITE, invoice.state.brand_id).await?;
+        if let Some(rid) = &request_id {
+            payment.id = derived(who.tenant(), "payment", rid);
+            if invoice.state.payments.iter().any(|p| p.id == payment.id) {
+                return Ok(invoice);
+            }
+        }
+        if invoice.state.currency.is_empty() {
+            return Err(FinanceError::FailedPrecondition("the invoice has no currency".into()));
+        }
+        let payment_id = payment.id;
+        let events = decide(&mut invoice.state, InvoiceCommand::RecordPayment { payment }, &()).await?;
+        match self.store.commit(&mut invoice, events, &metadata(Some(who))).await {
+            Err(EventStoreError::Conflict { .. }) => {
+                let now = self.invoice(who, id).await?;
+                if now.state.payments.iter().any(|p| p.id == payment_id) { Ok(now) } else { Err(FinanceError::Stale) }
+            }
+            Err(other) => Err(other.into()),
+            Ok(_) => Ok(invoice),
+        }
+    }
+
+    /// Issues a credit note with the brand's next credit note number.
+    pub async fn credit(
+        &self,
+        who: &Caller,
+        id: Uuid,
+        amount: i64,
+        reason: String,
+        today: NaiveDate,
+        request_id: Option<String>,
+    ) -> Result<(Loaded<Invoice>, CreditNote)> {
+        let mut invoice = self.for_change(who, id, perm::INVOICE_WRITE, None).await?;
+        let note_id = request_id.as_deref().map_or_else(Uuid::now_v7, |rid| derived(who.tenant(), "credit_note", rid));
+        if let Some(existing) = invoice.state.credit_notes.iter().find(|c| c.id == note_id).cloned() {
+            return Ok((invoice, existing));
+        }
+        let brand = self.brand(who, invoice.state.brand_id).await?;
+        let mut tx = self.store.pool().begin().await?;
+        let number = numbering::next(&mut tx, brand.id, Kind::CreditNote, today.year(), &brand.invoice_prefix).await?;
+        let note = CreditNote { id: note_id, number, amount, reason, issued_on: today };
+        let events =
+            decide(&mut invoice.state, InvoiceCommand::IssueCreditNote { credit_note: note.clone() }, &()).await?;
+        let appended = self
+            .store
+            .append_in(
+                &mut tx,
+                who.tenant(),
+                "invoice",
+                &invoice.aggregate_id,
+                invoice.version,
+                new_events(&events)?,
+                &metadata(Some(who)),
+            )
+            .await;
+        match appended {
+            Ok(outcome) => {
+                tx.commit().await?;
+                invoice.version = outcome.version;
+                Ok((invoice, note))
+            }
+            Err(EventStoreError::Conflict { .. }) => {
+                // The number goes back with the rolled-back transaction.
+                drop(tx);
+                let now = self.invoice(who, id).await?;
+                match now.state.credit_notes.iter().find(|c| c.id == note_id).cloned() {
+                    Some(existing) => Ok((now, existing)),
+                    None => Err(FinanceError::Stale),
+                }
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Brands readable with `permission`, narrowed to `brand` if given.
+    pub async fn readable_brands(
+        &self,
+        who: &Caller,
+        permission: &str,
+        brand: Option<Uuid>,
+    ) -> Result<Option<Vec<Uuid>>> {
+        match brand {
+            Some(brand) => {
+                self.authorize(who, permission, brand).await?;
+                Ok(Some(vec![brand]))
+            }
+            None => Ok(who.principal.brands_with(permission)),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Sales -> RabbitMQ -> Finance: confirmed orders become draft invoices, exactly once.
+
+use std::time::Duration;
+
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use sentra_proto::sentra::finance::v1 as pb;
+use sentra_proto::sentra::sales::v1 as spb;
+
+use crate::helpers::{bearer, eur, eventually, spawn, spawn_with};
+
+/// description, quantity, unit price, tax, discount, total.
+type LineFields = (String, String, Option<i64>, i32, i32, Option<i64>);
+
+fn lines() -> Vec<spb::OrderLine> {
+    vec![
+        spb::OrderLine {
+            description: "Brand workshop".into(),
+            quantity: "1.5".into(),
+            unit_price: eur(80_000),
+            tax_rate_bps: 1900,
+            discount_bps: 500,
+            ..Default::default()
+        },
+        spb::OrderLine {
+            description: "Logo files".into(),
+            quantity: "3".into(),
+            unit_price: eur(3_333),
+            tax_rate_bps: 700,
+            ..Default::default()
+        },
+    ]
+}
+
+#[tokio::test]
+async fn a_confirmed_order_becomes_a_draft_invoice_with_the_same_lines_and_totals() {
+    let world = spawn().await;
+    let agency = world.agency("Invoice Agency").await;
+    let client = world.client(&agency, "Ada Client").await;
+    let order = world.confirmed_order(&agency, &client, lines()).await;
+    let invoice = world.invoice_for(&agency.finance, &order.id).await;
+
+    assert_eq!(invoice.status, pb::InvoiceStatus::Draft as i32);
+    assert_eq!((invoice.brand_id.as_str(), invoice.client_id.as_str()), (agency.alpha.as_str(), client.as_str()));
+    assert_eq!(invoice.currency_code, "EUR");
+    assert_eq!(invoice.subtotal, order.subtotal);
+    assert_eq!(invoice.discount_total, order.discount_total);
+    assert_eq!(invoice.tax_total, order.tax_total);
+    assert_eq!(invoice.total, order.total);
+    assert_eq!(invoice.balance, order.total);
+    let copied: Vec<LineFields> = invoice
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.description.clone(),
+                l.quantity.clone(),
+                l.unit_price.as_ref().map(|m| m.amount_minor),
+                l.tax_rate_bps,
+                l.discount_bps,
+                l.total.as_ref().map(|m| m.amount_minor),
+            )
+        })
+        .collect();
+    let ordered: Vec<LineFields> = order
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.description.clone(),
+                l.quantity.clone(),
+                l.unit_price.as_ref().map(|m| m.amount_minor),
+                l.tax_rate_bps,
+                l.discount_bps,
+                l.total.as_ref().map(|m| m.amount_minor),
+            )
+        })
+        .collect();
+    assert_eq!(copied, ordered);
+}
+
+#[tokio::test]
+async fn delivering_the_same_message_twice_creates_one_invoice() {
+    let world = spawn().await;
+    let agency = world.agency("Twice Agency").await;
+    let client = world.client(&agency, "Bob Client").await;
+
+    // A spy queue on the same exchange captures the message the Sales relay publishes.
+    let conn =
+        lapin::Connection::connect(&sentra_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let exchange = format!("{}sentra.events", world.amqp_prefix);
+    let spy = format!("{}spy", world.amqp_prefix);
+    let declare = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+    // The relay declares the exchange when it first connects; wait for it.
+    let mut bound = false;
+    for _ in 0..100 {
+        let ch = conn.create_channel().await.unwrap();
+        ch.queue_declare(spy.as_str().into(), declare, FieldTable::default()).await.unwrap();
+        if ch
+            .queue_bind(
+                spy.as_str().into(),
+                exchange.as_str().into(),
+                "sales.order.confirmed".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .is_ok()
+        {
+            bound = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(bound, "the sales relay declared the exchange");
+    let mut spy_consumer = channel
+        .basic_consume(
+            spy.as_str().into(),
+            "spy".into(),
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    let order = world.confirmed_order(&agency, &client, lines()).await;
+    let first = world.invoice_for(&agency.finance, &order.id).await;
+
+    use futures::StreamExt;
+    let delivery = tokio::time::timeout(Duration::from_secs(20), spy_consumer.next())
+        .await
+        .expect("the relay published")
+        .unwrap()
+        .unwrap();
+    // Deliver it again: same body, same message id, same routing key.
+    let confirm = channel
+        .basic_publish(
+            exchange.as_str().into(),
+            "sales.order.confirmed".into(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            delivery.properties.clone(),
+        )
+        .await
+        .unwrap();
+    confirm.await.unwrap();
+
+    // Messages are consumed in order, so once a later order is invoiced the duplicate has been handled.
+    let later = world.confirmed_order(&agency, &client, lines()).await;
+    world.invoice_for(&agency.finance, &later.id).await;
+
+    let invoices = world
+        .finance
+        .clone()
+        .list_invoices(bearer(
+            &agency.finance,
+            pb::ListInvoicesRequest { order_id: order.id.clone(), ..Default::default() },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invoices;
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(invoices[0].etag, first.etag, "the draft was not touched again");
+    let pool = sqlx::PgPool::connect(world.db.url()).await.unwrap();
+    let drafted: i64 = sqlx::query_scalar("SELECT count(*) FROM finance.events WHERE event_type = 'drafted'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(drafted, 2, "one draft per order, none for the duplicate");
+    let message_id = delivery.properties.message_id().as_ref().map(|m| m.to_string()).unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM finance.inbox WHERE message_id::text = $1")
+        .bind(message_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(seen, 1, "the inbox knows the message once");
+}
+
+#[tokio::test]
+async fn cutting_the_broker_connection_mid_stream_loses_no_order() {
+    let world = spawn_with(true).await;
+    let agency = world.agency("Cut Agency").await;
+    let client = world.client(&agency, "Cut Client").await;
+    let proxy = world.finance_broker_proxy.as_ref().unwrap();
+    let mut orders = Vec::new();
+    for i in 0..12 {
+        if i == 4 {
+            proxy.cut();
+        }
+        if i == 8 {
+            proxy.restore();
+        }
+        if i == 10 {
+            proxy.cut();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            proxy.restore();
+        }
+        let line = spb::OrderLine {
+            description: format!("Item {i}"),
+            quantity: "1".into(),
+            unit_price: eur(1_000 + i),
+            ..Default::default()
+        };
+        orders.push(world.confirmed_order(&agency, &client, vec![line]).await);
+    }
+    let mut f = world.finance.clone();
+    let drafted = eventually("every order to be invoiced", || {
+        let mut f = f.clone();
+        let token = agency.finance.clone();
+        async move {
+            let invoices = f
+                .list_invoices(bearer(&token, pb::ListInvoicesRequest { page_size: 100, ..Default::default() }))
+                .await
+                .ok()?
+                .into_inner()
+                .invoices;
+            (invoices.len() >= 12).then_some(invoices)
+        }
+    })
+    .await;
+    assert_eq!(drafted.len(), 12, "exactly one invoice per order");
+    let mut totals: Vec<i64> = drafted.iter().map(|i| i.total.as_ref().unwrap().amount_minor).collect();
+    totals.sort_unstable();
+    assert_eq!(totals, (0..12).map(|i| 1_000 + i).collect::<Vec<_>>());
+    let _ = f.list_invoices(bearer(&agency.finance, pb::ListInvoicesRequest::default())).await.unwrap();
+}

@@ -1,0 +1,370 @@
+//! Tenancy, Sales and Finance in-process on one fresh database and one broker prefix, and an
+//! agency with people in every role.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use sentra_proto::sentra::finance::v1 as pb;
+use sentra_proto::sentra::finance::v1::finance_service_client::FinanceServiceClient;
+use sentra_proto::sentra::sales::v1 as spb;
+use sentra_proto::sentra::sales::v1::sales_service_client::SalesServiceClient;
+use sentra_proto::sentra::tenancy::v1 as tpb;
+use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
+use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use sentra_proto::sentra::r#type::v1::Money;
+use sentra_testkit::{TcpProxy, TestDatabase};
+use tonic::transport::Channel;
+
+type Server = tokio::task::JoinHandle<Result<(), sentra_runtime::server::ServeError>>;
+
+pub const PASSWORD: &str = "correct horse 42";
+
+/// The three services, running.
+pub struct World {
+    pub finance_addr: SocketAddr,
+    pub finance: FinanceServiceClient<Channel>,
+    pub sales: SalesServiceClient<Channel>,
+    pub tenancy: TenancyServiceClient<Channel>,
+    pub auth: AuthServiceClient<Channel>,
+    pub db: TestDatabase,
+    pub amqp_prefix: String,
+    /// Between Finance and the broker, when asked for.
+    pub finance_broker_proxy: Option<TcpProxy>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    servers: Vec<Server>,
+}
+
+fn stoppable<F>(
+    run: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
+) -> (tokio::sync::oneshot::Sender<()>, Server)
+where
+    F: Future<Output = Result<(), sentra_runtime::server::ServeError>> + Send + 'static,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(run(Box::pin(async {
+        let _ = stopped.await;
+    })));
+    (stop, server)
+}
+
+pub async fn spawn() -> World {
+    spawn_with(false).await
+}
+
+/// With `proxied`, Finance reaches RabbitMQ through a cuttable proxy.
+pub async fn spawn_with(proxied: bool) -> World {
+    let db = TestDatabase::create().await;
+    let amqp_prefix = sentra_testkit::unique_prefix("fin");
+
+    let mut tenancy = sentra_tenancy::Config::default();
+    tenancy.server.host = Ipv4Addr::LOCALHOST.into();
+    tenancy.server.port = 0;
+    tenancy.database.url = db.secret_url();
+    tenancy.database.max_connections = 4;
+    tenancy.redis.key_prefix = format!("{}:", sentra_testkit::unique_prefix("fin-tenancy"));
+    tenancy.shutdown.drain = Duration::ZERO;
+    let tenancy_app = sentra_tenancy::Application::build(tenancy).await.expect("tenancy builds");
+    let tenancy_addr = tenancy_app.local_addr();
+    let (tenancy_stop, tenancy_server) = stoppable(|s| tenancy_app.run_until(s));
+
+    let mut sales = sentra_sales::Config::default();
+    sales.server.host = Ipv4Addr::LOCALHOST.into();
+    sales.server.port = 0;
+    sales.database.url = db.secret_url();
+    sales.database.max_connections = 6;
+    sales.amqp.prefix = amqp_prefix.clone();
+    sales.shutdown.drain = Duration::ZERO;
+    sales.tenancy_url = format!("http://{tenancy_addr}");
+    let sales_app = sentra_sales::Application::build(sales).await.expect("sales builds");
+    let sales_addr = sales_app.local_addr();
+    let (sales_stop, sales_server) = stoppable(|s| sales_app.run_until(s));
+
+    let broker = sentra_testkit::amqp_url();
+    let proxy = if proxied {
+        let authority =
+            broker.split('@').nth(1).and_then(|r| r.split('/').next()).expect("broker authority").to_owned();
+        Some((TcpProxy::start(&authority).await, authority))
+    } else {
+        None
+    };
+    let mut finance = sentra_finance::Config::default();
+    finance.server.host = Ipv4Addr::LOCALHOST.into();
+    finance.server.port = 0;
+    finance.database.url = db.secret_url();
+    finance.database.max_connections = 12;
+    finance.amqp.prefix = amqp_prefix.clone();
+    if let Some((proxy, authority)) = &proxy {
+        finance.amqp.url = broker.replace(authority, &proxy.addr().to_string()).into();
+    }
+    finance.shutdown.drain = Duration::ZERO;
+    finance.tenancy_url = format!("http://{tenancy_addr}");
+    finance.overdue_interval_secs = 0.2;
+    finance.retry_delay_secs = 0.1;
+    let finance_app = sentra_finance::Application::build(finance).await.expect("finance builds");
+    let finance_addr = finance_app.local_addr();
+    let (finance_stop, finance_server) = stoppable(|s| finance_app.run_until(s));
+
+    let tenancy_channel = sentra_testkit::grpc::channel(tenancy_addr);
+    World {
+        finance_addr,
+        finance: FinanceServiceClient::new(sentra_testkit::grpc::channel(finance_addr)),
+        sales: SalesServiceClient::new(sentra_testkit::grpc::channel(sales_addr)),
+        tenancy: TenancyServiceClient::new(tenancy_channel.clone()),
+        auth: AuthServiceClient::new(tenancy_channel),
+        db,
+        amqp_prefix,
+        finance_broker_proxy: proxy.map(|(p, _)| p),
+        stops: vec![finance_stop, sales_stop, tenancy_stop],
+        servers: vec![finance_server, sales_server, tenancy_server],
+    }
+}
+
+/// An agency: brands Alpha and Beta, people with roles on Alpha, one agent on Beta.
+pub struct Agency {
+    pub alpha: String,
+    pub owner: String,
+    pub finance: String,
+    pub agent: String,
+    pub viewer: String,
+    pub beta_finance: String,
+    pub slug: String,
+}
+
+impl World {
+    pub async fn shutdown(mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        for server in self.servers.drain(..) {
+            server.await.expect("join").expect("clean stop");
+        }
+    }
+
+    pub async fn login(&self, email: &str, host: &str) -> String {
+        self.auth
+            .clone()
+            .login(tpb::LoginRequest { email: email.into(), password: PASSWORD.into(), host: host.into() })
+            .await
+            .expect("login")
+            .into_inner()
+            .tokens
+            .expect("tokens")
+            .access_token
+    }
+
+    pub async fn agency(&self, name: &str) -> Agency {
+        let slug = name.to_lowercase().replace(' ', "-");
+        let owner_email = format!("owner@{slug}.example");
+        self.tenancy
+            .clone()
+            .sign_up(tpb::SignUpRequest {
+                organization_name: name.into(),
+                owner_email: owner_email.clone(),
+                owner_display_name: "Owner".into(),
+                password: PASSWORD.into(),
+                request_id: String::new(),
+            })
+            .await
+            .expect("sign up");
+        let owner = self.login(&owner_email, "").await;
+        let mut t = self.tenancy.clone();
+        let mut brands = Vec::new();
+        for (n, prefix) in [("Alpha", "AL"), ("Beta", "BE")] {
+            let brand = tpb::Brand {
+                name: n.into(),
+                domain: format!("{}.{slug}.example", n.to_lowercase()),
+                invoice_prefix: prefix.into(),
+                default_currency: "EUR".into(),
+                ..Default::default()
+            };
+            let b = t
+                .create_brand(bearer(&owner, tpb::CreateBrandRequest { brand: Some(brand), request_id: String::new() }))
+                .await
+                .expect("brand");
+            brands.push(b.into_inner().brand.expect("brand").id);
+        }
+        let mut tokens = Vec::new();
+        for (who, role, brand) in [
+            ("finance", tpb::BrandRole::Finance, &brands[0]),
+            ("agent", tpb::BrandRole::Agent, &brands[0]),
+            ("viewer", tpb::BrandRole::Viewer, &brands[0]),
+            ("beta-finance", tpb::BrandRole::Finance, &brands[1]),
+        ] {
+            let email = format!("{who}@{slug}.example");
+            let user = t
+                .create_user(bearer(
+                    &owner,
+                    tpb::CreateUserRequest {
+                        email: email.clone(),
+                        display_name: who.into(),
+                        org_role: tpb::OrgRole::Member.into(),
+                        password: PASSWORD.into(),
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+                .expect("user")
+                .into_inner()
+                .user
+                .expect("user");
+            t.grant_brand_access(bearer(
+                &owner,
+                tpb::GrantBrandAccessRequest { brand_id: brand.clone(), user_id: user.id, role: role.into() },
+            ))
+            .await
+            .expect("grant");
+            tokens.push(self.login(&email, "").await);
+        }
+        Agency {
+            alpha: brands[0].clone(),
+            owner,
+            finance: tokens[0].clone(),
+            agent: tokens[1].clone(),
+            viewer: tokens[2].clone(),
+            beta_finance: tokens[3].clone(),
+            slug,
+        }
+    }
+
+    /// A client of brand Alpha, converted from a lead by the owner.
+    pub async fn client(&self, agency: &Agency, name: &str) -> String {
+        let mut s = self.sales.clone();
+        let lead = spb::Lead {
+            brand_id: agency.alpha.clone(),
+            contact_name: name.into(),
+            email: format!("{}@client.example", name.to_lowercase().replace(' ', ".")),
+            ..Default::default()
+        };
+        let lead = s
+            .create_lead(bearer(&agency.owner, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() }))
+            .await
+            .expect("lead");
+        let id = lead.into_inner().lead.expect("lead").id;
+        for stage in [spb::LeadStage::Contacted, spb::LeadStage::Qualified] {
+            s.change_lead_stage(bearer(
+                &agency.owner,
+                spb::ChangeLeadStageRequest { lead_id: id.clone(), stage: stage.into(), etag: String::new() },
+            ))
+            .await
+            .expect("stage");
+        }
+        let converted = s
+            .convert_lead(bearer(&agency.owner, spb::ConvertLeadRequest { lead_id: id, ..Default::default() }))
+            .await
+            .expect("convert");
+        converted.into_inner().client.expect("client").id
+    }
+
+    /// A confirmed Sales order for `client`; returns the order.
+    pub async fn confirmed_order(&self, agency: &Agency, client: &str, lines: Vec<spb::OrderLine>) -> spb::Order {
+        let mut s = self.sales.clone();
+        let order = s
+            .create_order(bearer(
+                &agency.owner,
+                spb::CreateOrderRequest {
+                    client_id: client.into(),
+                    currency_code: "EUR".into(),
+                    lines,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .expect("order")
+            .into_inner()
+            .order
+            .expect("order");
+        s.confirm_order(bearer(&agency.owner, spb::ConfirmOrderRequest { order_id: order.id, etag: String::new() }))
+            .await
+            .expect("confirm")
+            .into_inner()
+            .order
+            .expect("order")
+    }
+
+    /// The invoice drafted for `order_id`, once Finance has it.
+    pub async fn invoice_for(&self, token: &str, order_id: &str) -> pb::Invoice {
+        let mut f = self.finance.clone();
+        eventually("the invoice drafted from the order", || {
+            let mut f = f.clone();
+            let request = bearer(token, pb::ListInvoicesRequest { order_id: order_id.into(), ..Default::default() });
+            async move { f.list_invoices(request).await.ok()?.into_inner().invoices.into_iter().next() }
+        })
+        .await;
+        let listed = f
+            .list_invoices(bearer(token, pb::ListInvoicesRequest { order_id: order_id.into(), ..Default::default() }))
+            .await
+            .unwrap();
+        listed.into_inner().invoices.remove(0)
+    }
+
+    /// A manual draft invoice for `client` of brand Alpha, as `token`.
+    pub async fn draft(&self, token: &str, agency: &Agency, client: &str, amount: i64, terms: i32) -> pb::Invoice {
+        let line = pb::InvoiceLine {
+            description: "Retainer".into(),
+            quantity: "1".into(),
+            unit_price: eur(amount),
+            ..Default::default()
+        };
+        self.finance
+            .clone()
+            .create_invoice(bearer(
+                token,
+                pb::CreateInvoiceRequest {
+                    brand_id: agency.alpha.clone(),
+                    client_id: client.into(),
+                    currency_code: "EUR".into(),
+                    lines: vec![line],
+                    payment_terms_days: terms,
+                    request_id: String::new(),
+                },
+            ))
+            .await
+            .expect("draft")
+            .into_inner()
+            .invoice
+            .expect("invoice")
+    }
+}
+
+pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    request
+}
+
+pub fn eur(amount_minor: i64) -> Option<Money> {
+    Some(Money { currency_code: "EUR".into(), amount_minor })
+}
+
+/// Polls `check` until it returns Some, for at most 20 seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[track_caller]
+pub fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code) -> tonic::Status {
+    match result {
+        Ok(value) => panic!("expected {code:?}, got success: {value:?}"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            status
+        }
+    }
+}
+
+pub fn date(d: chrono::NaiveDate) -> Option<sentra_proto::sentra::r#type::v1::Date> {
+    use chrono::Datelike;
+    Some(sentra_proto::sentra::r#type::v1::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 })
+}
