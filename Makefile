@@ -24,6 +24,7 @@ lint:
 bench:
 	mkdir -p target/bench
 	$(CARGO) bench --locked -p sentra-event-store
+	$(CARGO) bench --locked -p sentra-sales
 	@echo "Results: target/bench/*.md"
 
 ## Remove build output and the local run directory.

@@ -67,7 +67,11 @@ echo "==> Waiting for every service to report SERVING…"
 target/release/sentra-ctl wait-healthy \
   tenancy=127.0.0.1:3001 comm=127.0.0.1:3002 sales=127.0.0.1:3003 finance=127.0.0.1:3004 gateway=127.0.0.1:3333
 
-SEED="  (demo data arrives with the Tenancy service)"
+if target/release/sentra-ctl seed http://127.0.0.1:3001 http://127.0.0.1:3003 >"$RUN_DIR/seed.txt" 2>"$RUN_DIR/seed.log"; then
+  SEED=$(sed 's/^/  /' "$RUN_DIR/seed.txt")
+else
+  SEED="  (demo data could not be seeded: see $RUN_DIR/seed.log)"
+fi
 
 cat <<MSG
 

@@ -188,6 +188,11 @@ impl Application {
             .with_retry_delay(retry, retry * 64);
         let handler = OrderConfirmedHandler { store: self.store.clone(), terms_days: self.config.default_terms_days };
         let consumer = Consumer::new(consumer_config, self.pool.clone(), handler);
+        // Declared before serving so no confirmed order published from now on can miss the queue;
+        // if the broker is down, `run` declares it once it connects.
+        if let Err(error) = consumer.declare().await {
+            tracing::warn!(%error, "Order queue not declared yet; the consumer retries on connect.");
+        }
         let stop = stopped();
         background.spawn(async move {
             if let Err(error) = consumer.run(stop).await {

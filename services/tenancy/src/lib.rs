@@ -4,7 +4,8 @@
 //! published by `AuthService.GetSigningKeys`.
 //!
 //! - [`Config`]: defaults plus `SENTRA_TENANCY__*` variables.
-//! - [`Application`]: connects to PostgreSQL (schema `tenancy`) and Redis, then serves
+//! - [`Application`]: connects to PostgreSQL (schema `tenancy`), Redis and RabbitMQ (outbox relay),
+//!   then serves
 //!   `TenancyService` and `AuthService` with health and reflection (port 3001 by default).
 //! - `commands` validates requests into domain commands; `directory` holds the rules and SQL of
 //!   organizations, brands, users and access; `sessions` holds passwords, keys and tokens;
@@ -25,10 +26,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sentra_auth::{AuthLayer, Verifier};
+use sentra_bus::{BrokerConfig, RelayConfig, TableRelay};
 use sentra_proto::sentra::tenancy::v1::auth_service_server::AuthServiceServer;
 use sentra_proto::sentra::tenancy::v1::tenancy_service_server::TenancyServiceServer;
 use sentra_runtime::config::{
-    self, ConfigError, DatabaseConfig, HealthConfig, LogConfig, RedisConfig, ServerConfig, ShutdownConfig,
+    self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, RedisConfig, ServerConfig, ShutdownConfig,
 };
 use sentra_runtime::health::{PostgresProbe, Probe, RedisProbe};
 use sentra_runtime::server::{ServeError, ServiceHost};
@@ -53,6 +55,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Redis.
     pub redis: RedisConfig,
+    /// RabbitMQ (the outbox relay publishes `tenancy.*` events).
+    pub amqp: AmqpConfig,
     /// Log output.
     pub log: LogConfig,
     /// Dependency probing.
@@ -71,6 +75,7 @@ impl Default for Config {
             server: ServerConfig::on_port(3001),
             database: DatabaseConfig::for_schema("tenancy"),
             redis: RedisConfig::default(),
+            amqp: AmqpConfig::default(),
             log: LogConfig::default(),
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
@@ -143,6 +148,29 @@ impl Application {
             TenancyServiceServer::new(TenancyApi { directory }),
         ))
         .add_service(tower::Layer::layer(&auth, AuthServiceServer::new(AuthApi { sessions, keys })));
-        self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
+        // The outbox relay publishes what each transaction recorded, and stops with the server.
+        let relay =
+            TableRelay::new(self.pool.clone(), "outbox", RelayConfig::new(BrokerConfig::from(&self.config.amqp)));
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let relay_task = match relay {
+            Ok(relay) => Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                };
+                if let Err(error) = relay.run(stopped).await {
+                    tracing::error!(%error, "Outbox relay stopped.");
+                }
+            })),
+            Err(error) => {
+                tracing::error!(%error, "Outbox relay not started.");
+                None
+            }
+        };
+        let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
+        stop_tx.send_replace(true);
+        if let Some(task) = relay_task {
+            let _ = task.await;
+        }
+        served
     }
 }

@@ -193,6 +193,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.health.interval = Duration::from_millis(200);
     config.shutdown.drain = Duration::ZERO;
     config.redis.key_prefix = redis_prefix.clone();
+    config.amqp.prefix = sentra_testkit::unique_prefix("tenancy");
     config.database.url = db.secret_url();
     config.database.max_connections = 8;
     adjust(&mut config);

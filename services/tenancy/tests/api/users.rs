@@ -137,6 +137,16 @@ async fn a_deactivated_user_can_no_longer_sign_in_or_refresh() {
     let pool = app.sql_pool().await;
     let keys: Vec<String> =
         sqlx::query_scalar("SELECT routing_key FROM outbox ORDER BY position").fetch_all(&pool).await.unwrap();
+    // The relay publishes every row to RabbitMQ and marks it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&pool).await.unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{pending} outbox rows never published");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     for expected in [
         "tenancy.organization.created",
         "tenancy.brand.created",

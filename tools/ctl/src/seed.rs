@@ -1,0 +1,157 @@
+//! `sentra-ctl seed`: the demo agency `make run` starts with. Idempotent: every create carries a
+//! request id (or tolerates ALREADY_EXISTS), so running it twice changes nothing.
+
+use anyhow::Context;
+use sentra_proto::sentra::sales::v1 as spb;
+use sentra_proto::sentra::sales::v1::sales_service_client::SalesServiceClient;
+use sentra_proto::sentra::tenancy::v1 as tpb;
+use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
+use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use sentra_proto::sentra::r#type::v1::Money;
+use tonic::transport::Channel;
+
+/// The password of every demo login.
+pub const PASSWORD: &str = "sentra-demo-2026";
+
+fn bearer<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
+/// Ignores ALREADY_EXISTS (the thing is there from an earlier run).
+fn tolerate<T>(result: Result<tonic::Response<T>, tonic::Status>) -> anyhow::Result<Option<T>> {
+    match result {
+        Ok(response) => Ok(Some(response.into_inner())),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => Ok(None),
+        Err(status) => Err(status.into()),
+    }
+}
+
+async fn login(auth: &mut AuthServiceClient<Channel>, email: &str, host: &str) -> anyhow::Result<String> {
+    let request = tpb::LoginRequest { email: email.into(), password: PASSWORD.into(), host: host.into() };
+    let tokens = auth.login(request).await.with_context(|| format!("login as {email}"))?.into_inner().tokens;
+    Ok(tokens.context("login returned no tokens")?.access_token)
+}
+
+/// Seeds the demo data through Tenancy and Sales; prints the logins.
+pub async fn seed(tenancy_url: &str, sales_url: &str) -> anyhow::Result<()> {
+    let tenancy = Channel::from_shared(tenancy_url.to_owned())?.connect().await.context("connect to tenancy")?;
+    let mut t = TenancyServiceClient::new(tenancy.clone());
+    let mut auth = AuthServiceClient::new(tenancy);
+    let owner_email = "owner@urbanquill.example";
+    t.sign_up(tpb::SignUpRequest {
+        organization_name: "Urban Quill Agency".into(),
+        owner_email: owner_email.into(),
+        owner_display_name: "Olivia Owner".into(),
+        password: PASSWORD.into(),
+        request_id: "demo-seed-organization".into(),
+    })
+    .await
+    .context("sign up the demo organization")?;
+    let owner = login(&mut auth, owner_email, "").await?;
+
+    let mut brands = Vec::new();
+    for (name, domain, prefix, color) in [
+        ("Urban Quill", "app.urbanquill.localhost", "UQ", "#1f6feb"),
+        ("The Pulp House", "app.thepulphouse.localhost", "PH", "#d9480f"),
+    ] {
+        let brand = tpb::Brand {
+            name: name.into(),
+            domain: domain.into(),
+            display_name: name.into(),
+            primary_color: color.into(),
+            support_email: format!("help@{domain}"),
+            invoice_prefix: prefix.into(),
+            default_currency: "EUR".into(),
+            time_zone: "Europe/Berlin".into(),
+            email_aliases: vec![format!("hello@{domain}")],
+            ..Default::default()
+        };
+        let request = tpb::CreateBrandRequest { brand: Some(brand), request_id: format!("demo-seed-brand-{prefix}") };
+        let created = t.create_brand(bearer(&owner, request)?).await.context("create a demo brand")?.into_inner();
+        brands.push((created.brand.context("no brand")?, domain));
+    }
+
+    let people = [
+        ("mark@urbanquill.example", "Mark Manager", 0, tpb::BrandRole::Manager),
+        ("alice@urbanquill.example", "Alice Agent", 0, tpb::BrandRole::Agent),
+        ("fiona@urbanquill.example", "Fiona Finance", 0, tpb::BrandRole::Finance),
+        ("victor@urbanquill.example", "Victor Viewer", 1, tpb::BrandRole::Viewer),
+        ("paul@urbanquill.example", "Paul Pulp Agent", 1, tpb::BrandRole::Agent),
+    ];
+    let mut logins = vec![(owner_email.to_owned(), "owner of the organization".to_owned())];
+    for (email, name, brand, role) in people {
+        let request = tpb::CreateUserRequest {
+            email: email.into(),
+            display_name: name.into(),
+            org_role: tpb::OrgRole::Member.into(),
+            password: PASSWORD.into(),
+            request_id: format!("demo-seed-user-{email}"),
+        };
+        let user = t
+            .create_user(bearer(&owner, request)?)
+            .await
+            .context("create a demo user")?
+            .into_inner()
+            .user
+            .context("no user")?;
+        let (brand, _) = &brands[brand];
+        let grant = tpb::GrantBrandAccessRequest { brand_id: brand.id.clone(), user_id: user.id, role: role.into() };
+        t.grant_brand_access(bearer(&owner, grant)?).await.context("grant a demo role")?;
+        logins.push((
+            email.to_owned(),
+            format!("{} on {}", role.as_str_name().trim_start_matches("BRAND_ROLE_").to_lowercase(), brand.name),
+        ));
+    }
+
+    // A few leads on the first brand, so the dashboard is not empty.
+    let sales = Channel::from_shared(sales_url.to_owned())?.connect().await.context("connect to sales")?;
+    let mut s = SalesServiceClient::new(sales);
+    let agent = login(&mut auth, "alice@urbanquill.example", "").await?;
+    for (i, (contact, company, value)) in [
+        ("Ada Lovelace", "Analytical Engines Ltd", 1_250_000),
+        ("Grace Hopper", "Compilers Inc", 640_000),
+        ("Alan Turing", "Bletchley Labs", 980_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let lead = spb::Lead {
+            brand_id: brands[0].0.id.clone(),
+            contact_name: contact.into(),
+            email: format!("{}@example.com", contact.to_lowercase().replace(' ', ".")),
+            company: company.into(),
+            source: "website".into(),
+            estimated_value: Some(Money { currency_code: "EUR".into(), amount_minor: value }),
+            ..Default::default()
+        };
+        tolerate(
+            s.create_lead(bearer(
+                &agent,
+                spb::CreateLeadRequest { lead: Some(lead), request_id: format!("demo-seed-lead-{i}") },
+            )?)
+            .await,
+        )?;
+    }
+
+    // A portal login for a client of the first brand.
+    let client_id = "00000000-0000-4000-8000-00000000c11e";
+    let portal = tpb::CreatePortalUserRequest {
+        brand_id: brands[0].0.id.clone(),
+        client_id: client_id.into(),
+        email: "client@analytical-engines.example".into(),
+        display_name: "Ada (client portal)".into(),
+        password: PASSWORD.into(),
+        request_id: "demo-seed-portal".into(),
+    };
+    t.create_portal_user(bearer(&owner, portal)?).await.context("create the demo portal login")?;
+    logins.push(("client@analytical-engines.example".into(), format!("portal client, sign in on {}", brands[0].1)));
+
+    println!("Demo logins (password {PASSWORD}):");
+    for (email, what) in logins {
+        println!("  {email:<38} {what}");
+    }
+    println!("Brands: {} and {}", brands[0].1, brands[1].1);
+    Ok(())
+}
