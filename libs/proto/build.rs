@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use prost::Message;
-
 fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -25,14 +23,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     proto_files(&root, &mut files)?;
     files.sort();
 
-    let fds = protox::Compiler::new([&root])?
-        .include_imports(true)
-        .include_source_info(true)
-        .open_files(&files)?
-        .file_descriptor_set();
-
+    let mut compiler = protox::Compiler::new([&root])?;
+    compiler.include_imports(true).include_source_info(true).open_files(&files)?;
+    // protox's own encoding keeps custom options (the `sentra.auth.v1.rule` of every RPC, read by
+    // the gateway); re-encoding the prost_types set would drop them.
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out_dir.join("sentra_descriptor.bin"), fds.encode_to_vec())?;
+    std::fs::write(out_dir.join("sentra_descriptor.bin"), compiler.encode_file_descriptor_set())?;
+    let fds = compiler.file_descriptor_set();
 
     tonic_prost_build::configure()
         .build_client(std::env::var_os("CARGO_FEATURE_CLIENT").is_some())

@@ -82,7 +82,11 @@ fn fail(status: tonic::Status) -> DirectoryError {
 impl Directory {
     /// A client of Tenancy at `channel`.
     pub fn new(channel: Channel) -> Self {
-        Self { client: TenancyServiceClient::new(channel), brands: Mutex::new(HashMap::new()), ttl: Duration::from_secs(60) }
+        Self {
+            client: TenancyServiceClient::new(channel),
+            brands: Mutex::new(HashMap::new()),
+            ttl: Duration::from_secs(60),
+        }
     }
 
     /// The brand, if it belongs to `organization` (`BrandNotFound` otherwise, archived or not).
@@ -113,7 +117,13 @@ impl Directory {
     }
 
     /// Whether `user` holds one of `roles` on `brand`.
-    pub async fn has_role(&self, token: &str, brand: Uuid, user: Uuid, roles: &[tpb::BrandRole]) -> Result<bool, DirectoryError> {
+    pub async fn has_role(
+        &self,
+        token: &str,
+        brand: Uuid,
+        user: Uuid,
+        roles: &[tpb::BrandRole],
+    ) -> Result<bool, DirectoryError> {
         let request = with_token(token, tpb::ListBrandMembersRequest { brand_id: brand.to_string() })?;
         let members = self.client.clone().list_brand_members(request).await.map_err(fail)?.into_inner().accesses;
         Ok(members.iter().any(|m| m.user_id == user.to_string() && roles.iter().any(|r| *r as i32 == m.role)))

@@ -1,52 +1,101 @@
-//! The Gateway: the only entry point from outside (behind Envoy).
+//! The Gateway: the only entry point from outside (behind Envoy). A generic gRPC reverse proxy that
+//! authenticates, authorizes, rate-limits and routes every call, without knowing any RPC by name.
 //!
-//! - [`Config`]: defaults plus `SENTRA_GATEWAY__*` variables.
-//! - [`Application`]: connects to Redis (rate limits, caches), then serves gRPC with health and
-//!   reflection on the configured port (3333 by default, 0 in tests).
+//! # Layout
+//!
+//! - `config`: [`Config`] — defaults plus `SENTRA_GATEWAY__*` variables (upstreams, limits, edge).
+//! - [`policy`]: the `sentra.auth.v1.rule` of every RPC, read from the descriptor set at start-up.
+//! - [`proxy`]: [`proxy::Edge`], the fallback route of the gateway's router: every path that is
+//!   not the gateway's own `grpc.health.v1.Health` or reflection goes through it.
+//! - [`lookups`]: what the gateway asks Tenancy (signing keys, host name -> brand), cached.
+//! - [`ratelimit`]: GCRA buckets in Redis behind one Lua script.
+//! - [`hygiene`]: header stripping, deadlines, streaming message-size checks.
+//! - [`error`]: [`error::EdgeError`] and its one mapping to `tonic::Status`.
+//! - [`Application`]: builds all of it and serves it through `sentra_runtime::server::ServiceHost`
+//!   (which adds the request context layer, health and reflection).
+//!
+//! # Routing
+//!
+//! `/sentra.<context>.v1.<Service>/<Method>` goes to the upstream of `<context>` (`tenancy`,
+//! `sales`, `finance`, `comm`; `upstreams.<context>` lists one or more `http://host:port`). Calls
+//! ride pooled HTTP/2 tonic channels, balanced per call across a context's addresses; request and
+//! response bodies stream through untouched (never decoded). A path the contracts do not declare
+//! (with a usable rule) is answered `UNIMPLEMENTED` without touching any upstream. Adding an RPC to a
+//! contract needs no gateway change: the rule comes with it.
+//!
+//! # Public methods and the policy
+//!
+//! The contracts declare every RPC's rule; the gateway builds `path -> rule` once at start-up.
+//! `sentra_proto::FILE_DESCRIPTOR_SET` loses custom options (it is encoded from `prost_types`), so
+//! `build.rs` compiles the same `proto/` files with protox's option-preserving encoder, and a unit
+//! test checks that both sets name the same RPCs and that every RPC has a valid rule naming a
+//! permission of the matrix at the right scope. The scopes:
+//!
+//! - `PUBLIC`: no token needed (one sent along is ignored); rate-limited per client IP.
+//! - `AUTHENTICATED`: a valid access token.
+//! - `ORGANIZATION`: `principal.can(permission, None)`.
+//! - `BRAND`: the permission on the brand the request names. Bodies are not decoded, so the brand
+//!   is taken from the caller's `x-sentra-brand-id` metadata if sent (a selector: checked, and
+//!   forwarded only once the check passed), else the brand resolved from the host name; with
+//!   neither, the call passes if the principal holds the permission on at least one brand, and
+//!   the service checks the brand its body names (defence in depth: services always check again).
+//!
+//! Tokens are verified with keys fetched from Tenancy's `GetSigningKeys` (cached; an unknown `kid`
+//! triggers a refetch, at most every 5 s). Missing, malformed, expired or tampered tokens are
+//! `UNAUTHENTICATED`; missing rights are `PERMISSION_DENIED`; both before any upstream is called.
+//!
+//! # White-label
+//!
+//! The host name (`x-forwarded-host`, else `:authority`/`host`) is resolved to a brand through
+//! Tenancy's `ResolveBrandByDomain`, cached in process for `edge.brand_cache_ttl` (misses too). A
+//! portal token on a domain of another brand, and a staff token on a domain of another
+//! organization, are refused with `PERMISSION_DENIED`. Upstreams receive `x-sentra-brand-id` (the
+//! brand authorized for BRAND rules, otherwise the host's brand) and `x-sentra-organization-id`
+//! (the caller's organization, or the host brand's for public calls).
+//!
+//! # Rate limits
+//!
+//! GCRA in Redis, one atomic Lua script per call over all its buckets: per user id for
+//! authenticated calls, per client IP for anonymous ones (the right-most `x-forwarded-for` entry,
+//! which Envoy appends from the connection, else the TCP peer), and per organization overall.
+//! Over the limit: `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo` delay. Keys are
+//! `<redis.key_prefix>ratelimit:<user|ip|tenant>:<id>`.
+//!
+//! **Redis down** (no answer within `limits.redis_timeout`, or disconnected): authenticated calls
+//! fail *open* with a warning — their tokens were verified, and an outage of a counter should not
+//! become an outage of the product — while anonymous calls (login, refresh, sign-up) fail
+//! *closed* with `UNAVAILABLE`, because the limiter is what stops password guessing.
+//!
+//! # Header hygiene
+//!
+//! Every inbound `x-sentra-*` header is removed before anything reads the call; the gateway then
+//! sets its own. `grpc-timeout` gets `edge.default_deadline` when absent and is capped at
+//! `edge.max_deadline` (the gateway also stops waiting for response headers at that deadline).
+//! `x-request-id` and `traceparent` are kept or created by the runtime's `RequestContextLayer`
+//! (which wraps this router) and forwarded with the other headers. Request messages larger than
+//! `edge.max_message_bytes` are refused (`RESOURCE_EXHAUSTED`) as their length prefix streams past.
+
+pub mod config;
+pub mod error;
+pub mod hygiene;
+pub mod lookups;
+pub mod policy;
+pub mod proxy;
+pub mod ratelimit;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sentra_runtime::config::{self, ConfigError, HealthConfig, LogConfig, RedisConfig, ServerConfig, ShutdownConfig};
+pub use config::{AddressList, Config, Limits, Rate, Upstreams};
+use sentra_auth::Verifier;
 use sentra_runtime::health::{Probe, RedisProbe};
 use sentra_runtime::server::{ServeError, ServiceHost};
-use serde::Deserialize;
 
-/// Everything the gateway reads at start-up.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Config {
-    /// gRPC listener (Envoy forwards here).
-    pub server: ServerConfig,
-    /// Redis.
-    pub redis: RedisConfig,
-    /// Log output.
-    pub log: LogConfig,
-    /// Dependency probing.
-    pub health: HealthConfig,
-    /// Graceful shutdown.
-    pub shutdown: ShutdownConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::on_port(3333),
-            redis: RedisConfig::default(),
-            log: LogConfig::default(),
-            health: HealthConfig::default(),
-            shutdown: ShutdownConfig::default(),
-        }
-    }
-}
-
-impl Config {
-    /// Defaults overridden by `SENTRA_GATEWAY__*` environment variables.
-    pub fn load() -> Result<Self, ConfigError> {
-        config::load("gateway")
-    }
-}
+use crate::lookups::{BrandResolver, TenancyKeys};
+use crate::policy::Policy;
+use crate::proxy::Edge;
+use crate::ratelimit::RateLimiter;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +106,15 @@ pub enum StartupError {
     /// The listener could not be bound.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// The built-in descriptor set could not be read.
+    #[error("contract descriptor set unreadable")]
+    Contracts(#[from] prost::DecodeError),
+    /// An upstream address is not a valid URI.
+    #[error("invalid upstream address")]
+    Upstream(#[from] tonic::transport::Error),
+    /// Tenancy (the source of keys and brands) has no upstream address.
+    #[error("upstreams.tenancy is empty")]
+    NoTenancy,
 }
 
 /// The built gateway, bound and ready to serve.
@@ -64,14 +122,34 @@ pub struct Application {
     host: ServiceHost,
     config: Config,
     redis: fred::clients::Client,
+    edge: Arc<Edge>,
 }
 
 impl Application {
-    /// Connects and binds; `config.server.port = 0` binds a free port.
+    /// Reads the policy, creates the upstream channels (connected lazily) and binds;
+    /// `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let policy = Policy::from_contracts()?;
+        for error in policy.errors() {
+            tracing::error!(%error, "RPC without a usable access rule; the gateway refuses it.");
+        }
+        let upstreams = proxy::upstream_channels(&config.upstreams.contexts(), &config.edge)?;
+        let tenancy = upstreams.get("tenancy").cloned().ok_or(StartupError::NoTenancy)?;
+        let verifier = Verifier::new(Arc::new(TenancyKeys::new(tenancy.clone(), config.edge.lookup_timeout)));
+        let brands = BrandResolver::new(tenancy, config.edge.brand_cache_ttl, config.edge.lookup_timeout);
         let redis = sentra_runtime::redis::connect(&config.redis)?;
+        let limiter = RateLimiter::new(redis.clone(), &config.redis.key_prefix, config.limits.redis_timeout);
+        let edge = Arc::new(Edge {
+            policy,
+            upstreams,
+            verifier,
+            brands,
+            limiter,
+            limits: config.limits.clone(),
+            settings: config.edge.clone(),
+        });
         let host = ServiceHost::bind(&config.server, &[]).await?;
-        Ok(Self { host, config, redis })
+        Ok(Self { host, config, redis, edge })
     }
 
     /// The bound address.
@@ -82,7 +160,9 @@ impl Application {
     /// Serves until `shutdown` resolves, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(RedisProbe(self.redis.clone()))];
-        let routes = tonic::service::Routes::default();
+        // Health and reflection are added as named routes by the host; everything else falls back
+        // to the edge.
+        let routes = tonic::service::Routes::from(axum::Router::new().fallback_service(proxy::service(self.edge)));
         self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
     }
 }

@@ -291,17 +291,30 @@ async fn main() {
 
     // Projection lag (commit -> visible in the `leads` read table): first idle, then while 32
     // tasks create leads as fast as they can.
-    async fn sample_lag(client: &SalesServiceClient<Channel>, token: &str, brand: &str, pool: &sqlx::PgPool, secs: f64) -> Histogram<u64> {
+    async fn sample_lag(
+        client: &SalesServiceClient<Channel>,
+        token: &str,
+        brand: &str,
+        pool: &sqlx::PgPool,
+        secs: f64,
+    ) -> Histogram<u64> {
         let mut lag = histogram();
         let deadline = Instant::now() + Duration::from_secs_f64(secs);
         let mut sampler = client.clone();
         while Instant::now() < deadline {
             let lead = spb::Lead { brand_id: brand.into(), contact_name: "Lag Sample".into(), ..Default::default() };
-            let lead = sampler.create_lead(bearer(token, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() })).await.expect("lead");
+            let lead = sampler
+                .create_lead(bearer(token, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() }))
+                .await
+                .expect("lead");
             let committed = Instant::now();
             let id: uuid::Uuid = lead.into_inner().lead.expect("lead").id.parse().expect("uuid");
             loop {
-                let seen: Option<i32> = sqlx::query_scalar("SELECT 1 FROM leads WHERE id = $1").bind(id).fetch_optional(pool).await.expect("poll");
+                let seen: Option<i32> = sqlx::query_scalar("SELECT 1 FROM leads WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+                    .expect("poll");
                 if seen.is_some() {
                     break;
                 }
@@ -312,14 +325,24 @@ async fn main() {
         lag
     }
     let idle_lag = sample_lag(&client, &token, &brand, &pool, secs).await;
-    println!("projection lag idle: p50 {} µs  p99 {} µs ({} samples)", idle_lag.value_at_quantile(0.5), idle_lag.value_at_quantile(0.99), idle_lag.len());
+    println!(
+        "projection lag idle: p50 {} µs  p99 {} µs ({} samples)",
+        idle_lag.value_at_quantile(0.5),
+        idle_lag.value_at_quantile(0.99),
+        idle_lag.len()
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = Vec::new();
     for _ in 0..32 {
         let (mut client, token, brand, stop) = (client.clone(), token.clone(), brand.clone(), stop.clone());
         load.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let _ = client.create_lead(bearer(&token, spb::CreateLeadRequest { lead: Some(new_lead(brand.clone())), request_id: String::new() })).await;
+                let _ = client
+                    .create_lead(bearer(
+                        &token,
+                        spb::CreateLeadRequest { lead: Some(new_lead(brand.clone())), request_id: String::new() },
+                    ))
+                    .await;
             }
         }));
     }
@@ -328,7 +351,12 @@ async fn main() {
     for t in load {
         let _ = t.await;
     }
-    println!("projection lag under c=32 CreateLead load: p50 {} µs  p99 {} µs ({} samples)", lag.value_at_quantile(0.5), lag.value_at_quantile(0.99), lag.len());
+    println!(
+        "projection lag under c=32 CreateLead load: p50 {} µs  p99 {} µs ({} samples)",
+        lag.value_at_quantile(0.5),
+        lag.value_at_quantile(0.99),
+        lag.len()
+    );
 
     // Report.
     let raw = |c: usize| {

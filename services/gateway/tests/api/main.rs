@@ -1,7 +1,15 @@
 //! API tests of the gateway service, each on its own database and broker/cache names.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+mod balancing;
+mod edge;
+mod helpers;
+mod limits;
+mod mesh;
+mod white_label;
 
 use sentra_gateway::{Application, Config};
 

@@ -140,7 +140,10 @@ async fn a_deactivated_user_can_no_longer_sign_in_or_refresh() {
     // The relay publishes every row to RabbitMQ and marks it.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetch_one(&pool).await.unwrap();
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         if pending == 0 {
             break;
         }

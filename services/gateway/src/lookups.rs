@@ -1,0 +1,142 @@
+//! What the gateway asks Tenancy itself: the token verification keys and host name -> brand.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sentra_auth::{AuthError, KeySource, PublicKey};
+use sentra_proto::sentra::tenancy::v1 as pb;
+use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
+use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::error::EdgeError;
+
+/// Signing keys from Tenancy's `AuthService/GetSigningKeys`; the [`sentra_auth::Verifier`] over
+/// it caches them and refetches on an unknown `kid` (at most once per 5 s).
+#[derive(Debug, Clone)]
+pub struct TenancyKeys {
+    client: AuthServiceClient<Channel>,
+    timeout: Duration,
+}
+
+impl TenancyKeys {
+    /// Keys fetched over `channel` (the Tenancy upstream), each fetch bounded by `timeout`.
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self { client: AuthServiceClient::new(channel), timeout }
+    }
+}
+
+#[async_trait::async_trait]
+impl KeySource for TenancyKeys {
+    async fn fetch(&self) -> Result<Vec<PublicKey>, AuthError> {
+        let mut request = tonic::Request::new(pb::GetSigningKeysRequest {});
+        request.set_timeout(self.timeout);
+        let answer = tokio::time::timeout(self.timeout, self.client.clone().get_signing_keys(request))
+            .await
+            .map_err(|_| AuthError::KeySource("GetSigningKeys timed out".into()))?
+            .map_err(|status| AuthError::KeySource(format!("GetSigningKeys: {status}")))?;
+        Ok(answer.into_inner().keys.into_iter().map(|k| PublicKey { kid: k.kid, x: k.x }).collect())
+    }
+}
+
+/// The brand served on a host name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostBrand {
+    /// The brand.
+    pub brand_id: Uuid,
+    /// Its organization.
+    pub organization_id: Uuid,
+}
+
+/// Most entries kept; beyond that the cache starts over, so made-up host names cannot grow it
+/// without bound.
+const MAX_CACHED_HOSTS: usize = 10_000;
+
+/// Host name -> brand via Tenancy `ResolveBrandByDomain`, cached in process for a short TTL
+/// (answers "no brand here" included, so unknown hosts do not cost a call each).
+#[derive(Debug)]
+pub struct BrandResolver {
+    client: TenancyServiceClient<Channel>,
+    ttl: Duration,
+    timeout: Duration,
+    cache: Mutex<HashMap<String, (Option<HostBrand>, Instant)>>,
+}
+
+impl BrandResolver {
+    /// A resolver calling Tenancy over `channel`.
+    pub fn new(channel: Channel, ttl: Duration, timeout: Duration) -> Self {
+        Self { client: TenancyServiceClient::new(channel), ttl, timeout, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The brand of `host` (as sent: letter case, a port and a trailing dot are ignored); `None`
+    /// for IP addresses, `localhost` and host names no brand uses.
+    pub async fn resolve(&self, host: &str) -> Result<Option<HostBrand>, EdgeError> {
+        let Some(host) = normalize(host) else { return Ok(None) };
+        if let Some((hit, at)) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&host)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(*hit);
+        }
+        let mut request = tonic::Request::new(pb::ResolveBrandByDomainRequest { host: host.clone() });
+        request.set_timeout(self.timeout);
+        let answer = tokio::time::timeout(self.timeout, self.client.clone().resolve_brand_by_domain(request))
+            .await
+            .map_err(|_| EdgeError::BrandLookup(tonic::Status::deadline_exceeded("ResolveBrandByDomain timed out")))?;
+        let resolved = match answer {
+            Ok(answer) => {
+                let answer = answer.into_inner();
+                match (Uuid::parse_str(&answer.brand_id), Uuid::parse_str(&answer.organization_id)) {
+                    (Ok(brand_id), Ok(organization_id)) => Some(HostBrand { brand_id, organization_id }),
+                    _ => {
+                        return Err(EdgeError::BrandLookup(tonic::Status::internal(
+                            "ResolveBrandByDomain answered malformed ids",
+                        )));
+                    }
+                }
+            }
+            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => None,
+            Err(status) => return Err(EdgeError::BrandLookup(status)),
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MAX_CACHED_HOSTS {
+            cache.clear();
+        }
+        cache.insert(host, (resolved, Instant::now()));
+        Ok(resolved)
+    }
+}
+
+/// Lower case, without port and trailing dot; `None` when it cannot be a brand domain.
+fn normalize(host: &str) -> Option<String> {
+    let host = host.trim().to_ascii_lowercase();
+    // IPv6 literals ("[::1]:8080") are never brand domains.
+    if host.starts_with('[') {
+        return None;
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host.as_str(),
+    };
+    let name = name.trim_end_matches('.');
+    let tld = name.rsplit('.').next().unwrap_or_default();
+    let plausible = name.contains('.')
+        && tld.bytes().any(|b| b.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    plausible.then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn only_plausible_domains_are_looked_up() {
+        assert_eq!(normalize("Portal.Alpha.Example:443").as_deref(), Some("portal.alpha.example"));
+        assert_eq!(normalize("app.urbanquill.com.").as_deref(), Some("app.urbanquill.com"));
+        for skipped in ["127.0.0.1:8080", "localhost", "localhost:3000", "[::1]:80", "", "a b.com"] {
+            assert_eq!(normalize(skipped), None, "{skipped}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The edge: every call that is not the gateway's own health or reflection ends up in
+//! [`Edge::handle`], which authenticates, authorizes, rate-limits and forwards it untouched.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response};
+use sentra_auth::{AuthError, PrincipalKind, Verifier};
+use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::{Channel, Endpoint};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use crate::config::{EdgeSettings, Limits};
+use crate::error::EdgeError;
+use crate::hygiene::{self, BRAND_HEADER, ORGANIZATION_HEADER, Oversize};
+use crate::lookups::BrandResolver;
+use crate::policy::{self, Policy, Scope};
+use crate::ratelimit::{Bucket, Decision, RateLimiter};
+
+/// A pooled, balanced HTTP/2 channel per bounded context.
+pub type UpstreamMap = HashMap<String, Channel>;
+
+/// Builds one channel per context, balanced per call by tonic over
+/// `connections_per_upstream` lazily opened connections to each address (power of two choices
+/// over ready connections, so a dead replica stops getting calls once its connection fails).
+pub fn upstream_channels(
+    contexts: &[(&str, &crate::config::AddressList)],
+    settings: &EdgeSettings,
+) -> Result<UpstreamMap, tonic::transport::Error> {
+    let mut map = HashMap::new();
+    for (context, addresses) in contexts {
+        let copies = settings.connections_per_upstream.max(1);
+        let endpoints = addresses
+            .0
+            .iter()
+            .flat_map(|address| std::iter::repeat_n(address, copies))
+            .map(|address| {
+                Ok(Endpoint::from_shared(address.clone())?
+                    .connect_timeout(settings.connect_timeout)
+                    .tcp_nodelay(true)
+                    .http2_adaptive_window(true))
+            })
+            .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
+        let channel = match endpoints.as_slice() {
+            [] => continue,
+            [one] => one.connect_lazy(),
+            _ => Channel::balance_list(endpoints.into_iter()),
+        };
+        map.insert((*context).to_owned(), channel);
+    }
+    Ok(map)
+}
+
+/// Everything a call needs, shared by all calls.
+pub struct Edge {
+    /// The rules declared in the contracts.
+    pub policy: Policy,
+    /// Upstreams per context.
+    pub upstreams: UpstreamMap,
+    /// Token verification with keys from Tenancy.
+    pub verifier: Verifier,
+    /// Host name -> brand.
+    pub brands: BrandResolver,
+    /// Redis buckets.
+    pub limiter: RateLimiter,
+    /// Configured limits.
+    pub limits: Limits,
+    /// Message size and deadlines.
+    pub settings: EdgeSettings,
+}
+
+/// The fallback service of the gateway's router.
+pub fn service(
+    edge: Arc<Edge>,
+) -> impl tower::Service<
+    Request<axum::body::Body>,
+    Response = Response<tonic::body::Body>,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    tower::service_fn(move |request: Request<axum::body::Body>| {
+        let edge = edge.clone();
+        async move { Ok::<_, Infallible>(edge.handle(request).await) }
+    })
+}
+
+impl Edge {
+    /// Handles one call; refusals become trailers-only gRPC responses.
+    pub async fn handle(&self, request: Request<axum::body::Body>) -> Response<tonic::body::Body> {
+        let path = request.uri().path().to_owned();
+        match self.forward(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(%path, %error, "Call refused at the edge.");
+                tonic::Status::from(error).into_http()
+            }
+        }
+    }
+
+    async fn forward(&self, mut request: Request<axum::body::Body>) -> Result<Response<tonic::body::Body>, EdgeError> {
+        let path = request.uri().path().to_owned();
+        let rule = self.policy.rule(&path).ok_or_else(|| EdgeError::UnknownMethod(path.clone()))?;
+        let context = policy::context_of(&path).ok_or_else(|| EdgeError::UnknownMethod(path.clone()))?;
+        let upstream = self.upstreams.get(context).ok_or_else(|| EdgeError::UnknownMethod(path.clone()))?.clone();
+
+        // Hygiene first: nothing below may read metadata the caller could have forged.
+        let requested_brand = match hygiene::strip_internal(request.headers_mut()) {
+            None => None,
+            Some(value) => Some(
+                value.to_str().ok().and_then(|v| Uuid::parse_str(v.trim()).ok()).ok_or(EdgeError::BadBrandHeader)?,
+            ),
+        };
+        let peer = request.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr);
+        let client_ip = hygiene::client_ip(request.headers(), peer);
+        let host = hygiene::host(request.headers(), request.uri());
+
+        // Authentication: PUBLIC methods need no token (one sent along is not looked at).
+        let principal = if rule.scope == Scope::Public {
+            None
+        } else {
+            let token = bearer(request.headers())?;
+            Some(self.verifier.verify(&token).await?)
+        };
+
+        // White-label: the host name names a brand; a token only works on its own brand's (portal)
+        // or organization's (staff) domains.
+        let host_brand = match &host {
+            Some(host) => self.brands.resolve(host).await?,
+            None => None,
+        };
+        if let (Some(principal), Some(hb)) = (&principal, host_brand) {
+            let foreign = match principal.kind {
+                PrincipalKind::Client => principal.portal.as_ref().is_none_or(|p| p.brand_id != hb.brand_id),
+                PrincipalKind::Staff => principal.organization_id != hb.organization_id,
+            };
+            if foreign {
+                return Err(EdgeError::ForeignDomain);
+            }
+        }
+
+        // Authorization, as declared in the contract.
+        let authorized_brand = match (rule.scope, &principal) {
+            (Scope::Public, _) | (_, None) => host_brand.map(|b| b.brand_id),
+            (Scope::Authenticated, Some(_)) => host_brand.map(|b| b.brand_id),
+            (Scope::Organization, Some(p)) => {
+                if !p.can(&rule.permission, None) {
+                    return Err(EdgeError::PermissionDenied(rule.permission.clone()));
+                }
+                host_brand.map(|b| b.brand_id)
+            }
+            (Scope::Brand, Some(p)) => match requested_brand.or(host_brand.map(|b| b.brand_id)) {
+                Some(brand) if p.can(&rule.permission, Some(brand)) => Some(brand),
+                Some(_) => return Err(EdgeError::PermissionDenied(rule.permission.clone())),
+                // The brand is in the body, which the gateway does not decode: let the call through
+                // if the principal holds the permission on some brand; the service checks the one
+                // the body names.
+                None if p.brands_with(&rule.permission).is_none_or(|brands| !brands.is_empty()) => None,
+                None => return Err(EdgeError::PermissionDenied(rule.permission.clone())),
+            },
+        };
+        let organization = principal.as_ref().map(|p| p.organization_id).or(host_brand.map(|b| b.organization_id));
+
+        self.rate_limit(principal.as_ref().map(|p| p.user_id), client_ip, organization).await?;
+
+        // What the upstream may trust: set here, after every inbound x-sentra-* was removed.
+        let headers = request.headers_mut();
+        if let Some(brand) = authorized_brand
+            && let Ok(value) = HeaderValue::from_str(&brand.to_string())
+        {
+            headers.insert(BRAND_HEADER, value);
+        }
+        if let Some(org) = organization
+            && let Ok(value) = HeaderValue::from_str(&org.to_string())
+        {
+            headers.insert(ORGANIZATION_HEADER, value);
+        }
+        let deadline = hygiene::bound_deadline(headers, self.settings.default_deadline, self.settings.max_deadline);
+
+        let oversize = Oversize::default();
+        let max = self.settings.max_message_bytes;
+        let request = request.map(|body| hygiene::limit_messages(body, max, oversize.clone()));
+        match tokio::time::timeout(deadline, upstream.oneshot(request)).await {
+            Err(_) => Err(EdgeError::DeadlineExceeded),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(match oversize.get() {
+                Some(size) => EdgeError::MessageTooLarge { size, max },
+                None => EdgeError::Upstream { context: context.to_owned(), detail: error_chain(&error) },
+            }),
+        }
+    }
+
+    /// Per principal (or per IP without one) and per tenant, in one atomic check.
+    async fn rate_limit(
+        &self,
+        user: Option<Uuid>,
+        ip: Option<std::net::IpAddr>,
+        organization: Option<Uuid>,
+    ) -> Result<(), EdgeError> {
+        let mut buckets = Vec::with_capacity(2);
+        match (user, ip) {
+            (Some(user), _) => {
+                buckets.push(Bucket { key: self.limiter.key("user", &user.to_string()), rate: self.limits.user })
+            }
+            (None, Some(ip)) => {
+                buckets.push(Bucket { key: self.limiter.key("ip", &ip.to_string()), rate: self.limits.ip })
+            }
+            (None, None) => {}
+        }
+        if let Some(org) = organization {
+            buckets.push(Bucket { key: self.limiter.key("tenant", &org.to_string()), rate: self.limits.tenant });
+        }
+        match self.limiter.check(&buckets).await {
+            Ok(Decision::Allow) => Ok(()),
+            Ok(Decision::Deny(wait)) => Err(EdgeError::RateLimited(wait)),
+            // Redis down: signed-in users keep working (their tokens were verified, and an outage of
+            // a counter should not become an outage of the product); anonymous calls (login,
+            // refresh, sign-up) are refused, because the limiter is their brute-force protection.
+            Err(error) if user.is_some() => {
+                tracing::warn!(%error, "Rate limiter unavailable; letting an authenticated call through.");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Rate limiter unavailable; refusing an anonymous call.");
+                Err(EdgeError::LimiterDown)
+            }
+        }
+    }
+}
+
+/// The bearer token of the call, or UNAUTHENTICATED.
+fn bearer(headers: &http::HeaderMap) -> Result<String, AuthError> {
+    let value = headers.get(http::header::AUTHORIZATION).ok_or(AuthError::MissingToken)?;
+    let value = value.to_str().map_err(|_| AuthError::InvalidToken)?;
+    match value.trim().split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(AuthError::InvalidToken),
+    }
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
