@@ -25,6 +25,7 @@ bench:
 	mkdir -p target/bench
 	$(CARGO) bench --locked -p sentra-event-store
 	$(CARGO) bench --locked -p sentra-sales
+	$(CARGO) bench --locked -p sentra-gateway
 	@echo "Results: target/bench/*.md"
 
 ## Remove build output and the local run directory.
