@@ -1,17 +1,19 @@
 //! Layered configuration: defaults in code, then `SENTRA_<SERVICE>__<KEY>` environment variables.
 //!
 //! Nested keys use a double underscore: `SENTRA_SALES__DATABASE__URL` sets `database.url` of the
-//! sales service. Every config struct is `#[serde(default)]`, so a variable only overrides the one
-//! value it names. Secrets are [`SecretString`] and never appear in `Debug` output or logs.
+//! sales service. The service's `Default` is serialized as the bottom layer, so a variable
+//! overrides only the one value it names and every other value keeps the *service's* default
+//! (its port, its schema), not the default of the nested type. Secrets are [`SecretString`] and
+//! never appear in `Debug` output or logs.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::Env;
-use secrecy::SecretString;
-use serde::Deserialize;
+use figment::providers::{Env, Serialized};
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A configuration that could not be read; the message names the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -19,13 +21,22 @@ use serde::de::DeserializeOwned;
 pub struct ConfigError(#[from] Box<figment::Error>);
 
 /// Loads a service's configuration: `T::default()` values overridden by `SENTRA_<SERVICE>__*`.
-pub fn load<T: DeserializeOwned>(service: &str) -> Result<T, ConfigError> {
+pub fn load<T: DeserializeOwned + Serialize + Default>(service: &str) -> Result<T, ConfigError> {
     let prefix = format!("SENTRA_{}__", service.to_ascii_uppercase());
-    Figment::new().merge(Env::prefixed(&prefix).split("__")).extract().map_err(|e| ConfigError(Box::new(e)))
+    Figment::from(Serialized::defaults(T::default()))
+        .merge(Env::prefixed(&prefix).split("__"))
+        .extract()
+        .map_err(|e| ConfigError(Box::new(e)))
+}
+
+/// Serializes a secret in clear. Only used to layer a config's defaults under the environment;
+/// configs are never serialized for output.
+pub fn expose<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
 }
 
 /// Where a gRPC server listens.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ServerConfig {
     /// Interface to bind.
@@ -53,10 +64,11 @@ impl Default for ServerConfig {
 }
 
 /// PostgreSQL connection of a service; each service owns one schema.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
     /// Connection URL, for example `postgres://postgres@127.0.0.1:5432/sentra`.
+    #[serde(serialize_with = "expose")]
     pub url: SecretString,
     /// The schema the service owns; its tables and its migration history live there.
     pub schema: String,
@@ -86,10 +98,11 @@ impl DatabaseConfig {
 }
 
 /// Redis connection; every key the service writes starts with `key_prefix`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RedisConfig {
     /// Connection URL, for example `redis://127.0.0.1:6379`.
+    #[serde(serialize_with = "expose")]
     pub url: SecretString,
     /// Prefix of every key, so tenants of one Redis (and parallel tests) never collide.
     pub key_prefix: String,
@@ -102,10 +115,11 @@ impl Default for RedisConfig {
 }
 
 /// RabbitMQ connection; exchanges and queues are named with `prefix`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AmqpConfig {
     /// Connection URL, for example `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    #[serde(serialize_with = "expose")]
     pub url: SecretString,
     /// Prefix of every exchange and queue name (empty in production, unique per test).
     pub prefix: String,
@@ -118,7 +132,7 @@ impl Default for AmqpConfig {
 }
 
 /// Log output.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LogConfig {
     /// One JSON object per line (production) instead of human-readable lines.
@@ -134,7 +148,7 @@ impl Default for LogConfig {
 }
 
 /// How a service stops.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ShutdownConfig {
     /// Time between reporting NOT_SERVING and refusing new calls, so load balancers drain us.
@@ -152,7 +166,7 @@ impl Default for ShutdownConfig {
 }
 
 /// How often dependencies are probed for the health service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HealthConfig {
     /// Interval between two probes of every dependency.
@@ -170,13 +184,19 @@ impl Default for HealthConfig {
 }
 
 /// Durations are written as (fractional) seconds in configuration: `SENTRA_SALES__SHUTDOWN__GRACE=2.5`.
-mod secs {
+pub mod secs {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Reads seconds.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+
+    /// Writes seconds.
+    pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(duration.as_secs_f64())
     }
 }

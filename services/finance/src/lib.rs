@@ -36,7 +36,7 @@ use sentra_directory::Directory;
 use sentra_event_store::{EventStore, ProjectionRunner};
 use sentra_proto::sentra::finance::v1::finance_service_server::FinanceServiceServer;
 use sentra_runtime::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::Finance;
 use crate::consumer::OrderConfirmedHandler;
@@ -48,7 +48,7 @@ use sqlx::PgPool;
 pub const SERVICES: [&str; 1] = ["sentra.finance.v1.FinanceService"];
 
 /// Everything the service reads at start-up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     /// gRPC listener.

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use sentra_runtime::config::{self, ConfigError, HealthConfig, LogConfig, RedisConfig, ServerConfig, ShutdownConfig};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Everything the gateway reads at start-up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     /// gRPC listener (Envoy forwards here).
@@ -53,7 +53,7 @@ impl Config {
 ///
 /// A call to `/sentra.<context>.v1.<Service>/<Method>` goes to the addresses of `<context>`,
 /// balanced per call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Upstreams {
     /// `sentra.tenancy.*` (also the source of signing keys and brand resolution).
@@ -84,6 +84,12 @@ impl Upstreams {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressList(pub Vec<String>);
 
+impl Serialize for AddressList {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 impl<'de> Deserialize<'de> for AddressList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -101,7 +107,7 @@ impl<'de> Deserialize<'de> for AddressList {
 }
 
 /// One GCRA limit: a sustained rate plus a burst allowance. `per_second <= 0` disables it.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Rate {
     /// Sustained calls per second.
@@ -129,7 +135,7 @@ impl Rate {
 }
 
 /// Rate limits, kept in Redis so every gateway replica shares them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Limits {
     /// Per authenticated principal (user id).
@@ -155,7 +161,7 @@ impl Default for Limits {
 }
 
 /// Message size, deadlines and caches.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct EdgeSettings {
     /// Largest request message accepted (bytes of one gRPC message, not of the stream).
@@ -195,13 +201,4 @@ impl Default for EdgeSettings {
 }
 
 /// Durations are (fractional) seconds in configuration, as in every Sentra service.
-mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
-    }
-}
+use sentra_runtime::config::secs;

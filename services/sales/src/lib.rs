@@ -33,7 +33,7 @@ use sentra_runtime::config::{
 };
 use sentra_runtime::health::{AmqpProbe, PostgresProbe, Probe};
 use sentra_runtime::server::{ServeError, ServiceHost};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::Sales;
 use crate::grpc::SalesApi;
@@ -45,7 +45,7 @@ use sqlx::PgPool;
 pub const SERVICES: [&str; 1] = ["sentra.sales.v1.SalesService"];
 
 /// Everything the service reads at start-up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     /// gRPC listener.

@@ -34,7 +34,7 @@ use sentra_runtime::config::{
 };
 use sentra_runtime::health::{PostgresProbe, Probe, RedisProbe};
 use sentra_runtime::server::{ServeError, ServiceHost};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cache::BrandCache;
 use crate::directory::Directory;
@@ -46,7 +46,7 @@ use sqlx::PgPool;
 pub const SERVICES: [&str; 2] = ["sentra.tenancy.v1.TenancyService", "sentra.tenancy.v1.AuthService"];
 
 /// Everything the service reads at start-up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     /// gRPC listener.

@@ -29,7 +29,7 @@ use crate::error::TenancyError;
 type Result<T> = std::result::Result<T, TenancyError>;
 
 /// Lifetimes of credentials.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct AuthSettings {
     /// Lifetime of an access token, in seconds.

@@ -5,14 +5,42 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use sentra_runtime::config::{DatabaseConfig, ServerConfig, ShutdownConfig, load};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 struct DemoConfig {
     server: ServerConfig,
     database: DatabaseConfig,
     shutdown: ShutdownConfig,
+}
+
+/// A service whose defaults differ from the nested types' own defaults, as every service's do.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default)]
+struct ServiceConfig {
+    server: ServerConfig,
+    database: DatabaseConfig,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self { server: ServerConfig::on_port(3003), database: DatabaseConfig::for_schema("sales") }
+    }
+}
+
+#[test]
+fn overriding_one_nested_key_keeps_the_services_other_defaults() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SENTRA_SVC__DATABASE__URL", "postgres://db:5432/sentra");
+        jail.set_env("SENTRA_SVC__SERVER__HOST", "127.0.0.1");
+        let config: ServiceConfig = load("svc").map_err(|e| e.to_string())?;
+        assert_eq!(config.database.url.expose_secret(), "postgres://db:5432/sentra");
+        assert_eq!(config.database.schema, "sales", "the service's schema, not the nested type's default");
+        assert_eq!(config.server.port, 3003, "the service's port, not the nested type's default");
+        assert_eq!(config.server.host.to_string(), "127.0.0.1");
+        Ok(())
+    });
 }
 
 #[test]
