@@ -325,9 +325,15 @@ async fn main() {
     for (concurrency, batch, tag, target) in
         [(1usize, 1usize, "s1", 0.8), (16, 1, "s16", 0.8), (1, BATCH, "b1", 0.7), (16, BATCH, "b16", 0.7)]
     {
-        // Interleave the three so drift in the machine's state hits all of them alike.
+        // Interleave the three so drift in the machine's state hits all of them alike, and start
+        // each from a fresh checkpoint: otherwise the WAL written by the previous run triggers a
+        // checkpoint in the middle of whichever implementation happens to run next.
+        let checkpoint = || async { sqlx::query("CHECKPOINT").execute(&pool).await.expect("checkpoint") };
+        checkpoint().await;
         let ours = ours_append(store.clone(), concurrency, batch, tag).await;
+        checkpoint().await;
         let raw = raw_append(pool.clone(), concurrency, batch, tag).await;
+        checkpoint().await;
         let pes_m = pes_append(pes.clone(), concurrency, batch, tag).await;
         let workload = if batch == 1 {
             format!("append 1 event, concurrency {concurrency} (events/s)")

@@ -513,15 +513,30 @@ impl EventStore {
     }
 }
 
+/// Shortest gap between two NOTIFYs: local readers are woken at once through `local_wake`, so
+/// only other processes wait, and at most this long (their poll is the fallback).
+const NOTIFY_GAP: std::time::Duration = std::time::Duration::from_millis(10);
+
 async fn notify_loop(pool: PgPool, mut receiver: mpsc::Receiver<()>) {
     while receiver.recv().await.is_some() {
-        let sent = sqlx::query("SELECT pg_notify(('sentra_events:' || coalesce(current_schema(), 'public')), '')")
-            .execute(&pool)
-            .await;
-        if let Err(error) = sent {
+        if let Err(error) = notify(&pool).await {
             tracing::debug!(%error, "Event NOTIFY failed; readers will poll.");
         }
+        // Appends arriving meanwhile coalesce into the one pending wake-up (channel of 1).
+        tokio::time::sleep(NOTIFY_GAP).await;
     }
+}
+
+/// One NOTIFY in its own transaction. A NOTIFY gives its transaction an xid, so committing it
+/// would wait for a WAL flush like an append; `synchronous_commit = off` spares appends that
+/// competition (a notification lost in a crash only delays readers until their next poll).
+async fn notify(pool: &PgPool) -> std::result::Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    sqlx::query("SELECT pg_notify(('sentra_events:' || coalesce(current_schema(), 'public')), '')")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 struct StreamSql {
