@@ -10,6 +10,7 @@
 //! - [`db`]: PostgreSQL pools, one schema per service, migrated at start-up.
 //! - [`shutdown`]: the SIGTERM/SIGINT future.
 //! - [`status`]: gRPC statuses with reasons and field violations, built the same way everywhere.
+//! - [`wire`]: timestamps, page sizes and list cursors at the gRPC boundary.
 
 pub mod config;
 pub mod context;
@@ -20,5 +21,6 @@ pub mod server;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod wire;
 
 pub use secrecy::{ExposeSecret, SecretString};

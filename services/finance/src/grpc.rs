@@ -1,7 +1,5 @@
 //! The gRPC surface of Finance: requests to commands, state to messages, errors to statuses.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sentra_auth::{Caller, permissions as perm};
 use sentra_event_store::Loaded;
@@ -9,6 +7,7 @@ use sentra_money::{LineAmounts, Quantity};
 use sentra_proto::sentra::finance::v1 as pb;
 use sentra_proto::sentra::finance::v1::finance_service_server::FinanceService;
 use sentra_proto::sentra::r#type::v1::{Date, Money};
+use sentra_runtime::wire;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -94,22 +93,11 @@ fn ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
 }
 
 fn page_size(value: i32) -> Result<i64> {
-    match value {
-        ..0 => Err(FinanceError::invalid("page_size", "must not be negative")),
-        0 => Ok(50),
-        n => Ok(i64::from(n.min(200))),
-    }
+    wire::page_size(value).ok_or_else(|| FinanceError::invalid("page_size", "must not be negative"))
 }
 
 fn page_token(value: &str) -> Result<Option<(DateTime<Utc>, Uuid)>> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let bad = || FinanceError::invalid("page_token", "is not a token from a previous page");
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(value).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (micros, id) = raw.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok(Some((at, Uuid::parse_str(id).map_err(|_| bad())?)))
+    wire::decode_cursor(value).map_err(|()| FinanceError::invalid("page_token", "is not a token from a previous page"))
 }
 
 /// Invoice lines with computed amounts, all in one currency.
@@ -334,9 +322,7 @@ impl FinanceService for FinanceApi {
                 .iter()
                 .map(|r| invoice_message(r.id.to_string(), u64::try_from(r.version).unwrap_or(0), &r.state))
                 .collect(),
-            next_page_token: next
-                .map(|(at, id)| URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros())))
-                .unwrap_or_default(),
+            next_page_token: next.map(|(at, id)| wire::encode_cursor(at, id)).unwrap_or_default(),
         }))
     }
 

@@ -2,11 +2,10 @@
 
 use std::collections::BTreeSet;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sentra_proto::sentra::sales::v1 as pb;
 use sentra_proto::sentra::r#type::v1::Money;
+use sentra_runtime::wire;
 use uuid::Uuid;
 
 use crate::domain::lead::{Contact, Stage, Value};
@@ -126,38 +125,22 @@ pub fn order_state(field: &'static str, value: i32) -> Result<OrderState> {
 
 /// Page size: 0 -> 50, capped at 200, negative is an error.
 pub fn page_size(value: i32) -> Result<i64> {
-    match value {
-        ..0 => Err(SalesError::invalid("page_size", "must not be negative")),
-        0 => Ok(50),
-        n => Ok(i64::from(n.min(200))),
-    }
+    wire::page_size(value).ok_or_else(|| SalesError::invalid("page_size", "must not be negative"))
 }
 
 /// Keyset cursor for newest-first lists: (created_at, id) of the last item.
 pub fn encode_page_token(at: DateTime<Utc>, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
+    wire::encode_cursor(at, id)
 }
 
 /// Decodes [`encode_page_token`]; empty is the first page.
 pub fn page_token(value: &str) -> Result<Option<(DateTime<Utc>, Uuid)>> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    let bad = || SalesError::invalid("page_token", "is not a token from a previous page");
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(value).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (micros, id) = raw.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok(Some((at, Uuid::parse_str(id).map_err(|_| bad())?)))
+    wire::decode_cursor(value).map_err(|()| SalesError::invalid("page_token", "is not a token from a previous page"))
 }
 
 /// A protobuf timestamp.
 pub fn timestamp(field: &'static str, value: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>> {
-    value
-        .map(|t| {
-            let nanos = u32::try_from(t.nanos).map_err(|_| SalesError::invalid(field, "is not a valid time"))?;
-            DateTime::from_timestamp(t.seconds, nanos).ok_or_else(|| SalesError::invalid(field, "is not a valid time"))
-        })
-        .transpose()
+    value.map(|t| wire::from_timestamp(t).ok_or_else(|| SalesError::invalid(field, "is not a valid time"))).transpose()
 }
 
 /// Create a lead.

@@ -586,9 +586,7 @@ impl SalesService for SalesApi {
         let brand = c::optional_id("brand_id", &r.brand_id)?;
         let brands = self.sales.readable_brands(&who, sentra_auth::permissions::PIPELINE_READ, brand).await?;
         let period_start = c::timestamp("period_start", r.period_start.as_ref())?;
-        // Microseconds, like PostgreSQL timestamps, so "now" and "as of now" describe the same instant.
-        let as_of = c::timestamp("as_of", r.as_of.as_ref())?.unwrap_or_else(Utc::now);
-        let as_of = DateTime::from_timestamp_micros(as_of.timestamp_micros()).unwrap_or(as_of);
+        let as_of = sentra_runtime::wire::micros(c::timestamp("as_of", r.as_of.as_ref())?.unwrap_or_else(Utc::now));
         let s = queries::pipeline_summary(
             self.sales.store.pool(),
             who.principal.organization_id,

@@ -146,11 +146,7 @@ pub fn invoice_prefix(field: &'static str, value: &str) -> Result<String> {
 
 /// Page size: 0 means the default (50), larger than 200 is capped, negative is an error.
 pub fn page_size(value: i32) -> Result<i64> {
-    match value {
-        ..0 => Err(TenancyError::invalid("page_size", "must not be negative")),
-        0 => Ok(50),
-        n => Ok(i64::from(n.min(200))),
-    }
+    sentra_runtime::wire::page_size(value).ok_or_else(|| TenancyError::invalid("page_size", "must not be negative"))
 }
 
 /// Opaque keyset cursor: the sort key and id of the last item of the previous page.

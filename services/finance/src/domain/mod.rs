@@ -6,6 +6,5 @@ use chrono::{DateTime, Utc};
 
 /// The current time at PostgreSQL's precision (microseconds).
 pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    sentra_runtime::wire::micros(Utc::now())
 }

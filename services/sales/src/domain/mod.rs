@@ -11,6 +11,5 @@ use chrono::{DateTime, Utc};
 /// The current time at PostgreSQL's precision (microseconds), so a state read from events and a
 /// row read from a table carry the same timestamps.
 pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    sentra_runtime::wire::micros(Utc::now())
 }
