@@ -84,6 +84,27 @@ where
     result
 }
 
+/// Runs a service on its own runtime and threads, as a separate process would: the load
+/// generator's tasks then do not compete with the service's background work (projections) for
+/// the same scheduler.
+fn serve_apart<B, R>(build: B) -> std::net::SocketAddr
+where
+    B: std::future::Future<Output = (std::net::SocketAddr, R)> + Send + 'static,
+    R: std::future::Future<Output = ()> + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let (addr, run) = build.await;
+            tx.send(addr).expect("report address");
+            run.await;
+        });
+    });
+    rx.recv().expect("service started")
+}
+
 #[tokio::main]
 async fn main() {
     let secs: f64 = std::env::var("SENTRA_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
@@ -94,9 +115,12 @@ async fn main() {
     tenancy.server.port = 0;
     tenancy.database.url = db.secret_url();
     tenancy.redis.key_prefix = format!("{}:", sentra_testkit::unique_prefix("bench"));
-    let tenancy_app = sentra_tenancy::Application::build(tenancy).await.expect("tenancy");
-    let tenancy_addr = tenancy_app.local_addr();
-    tokio::spawn(tenancy_app.run_until(std::future::pending()));
+    let tenancy_addr = serve_apart(async move {
+        let app = sentra_tenancy::Application::build(tenancy).await.expect("tenancy");
+        (app.local_addr(), async move {
+            let _ = app.run_until(std::future::pending()).await;
+        })
+    });
 
     let mut sales = sentra_sales::Config::default();
     sales.server.host = Ipv4Addr::LOCALHOST.into();
@@ -106,9 +130,12 @@ async fn main() {
     sales.amqp.prefix = sentra_testkit::unique_prefix("bench");
     sales.tenancy_url = format!("http://{tenancy_addr}");
     sales.log.filter = "warn".into();
-    let sales_app = sentra_sales::Application::build(sales).await.expect("sales");
-    let sales_addr = sales_app.local_addr();
-    tokio::spawn(sales_app.run_until(std::future::pending()));
+    let sales_addr = serve_apart(async move {
+        let app = sentra_sales::Application::build(sales).await.expect("sales");
+        (app.local_addr(), async move {
+            let _ = app.run_until(std::future::pending()).await;
+        })
+    });
 
     // An agency with one brand and an agent.
     let tchan = Channel::from_shared(format!("http://{tenancy_addr}")).expect("uri").connect().await.expect("tenancy");
