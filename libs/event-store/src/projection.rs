@@ -31,6 +31,16 @@ pub trait Projection: Send + Sync {
 
     /// Applies one event to `table`.
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()>;
+
+    /// Applies a batch of events, in order, to `table`. The default applies them one by one;
+    /// projections override it to turn runs of similar events into one set-based statement, which
+    /// is what keeps them up with a heavy write load.
+    async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
+        for event in events {
+            self.apply(conn, table, event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs one projection: single active instance across replicas, catch-up, rebuild, lag.
@@ -175,9 +185,7 @@ impl<P: Projection> ActiveProjection<'_, P> {
             let batch = runner.feed.read_batch(self.cursor, runner.batch_size).await?;
             let Some(next) = batch.last().map(RecordedEvent::cursor) else { return Ok(applied) };
             let mut tx = runner.feed.store().pool().begin().await?;
-            for event in &batch {
-                projection.apply(&mut tx, table, event).await?;
-            }
+            projection.apply_batch(&mut tx, table, &batch).await?;
             // Compare-and-set: if anything else advanced the checkpoint, this batch is not ours.
             let updated = sqlx::query(
                 "UPDATE subscriber_checkpoints SET transaction_id = $2::bigint::text::xid8, position = $3, \
@@ -224,9 +232,7 @@ impl<P: Projection> ActiveProjection<'_, P> {
             let batch = runner.feed.read_batch(cursor, runner.batch_size).await?;
             let Some(next) = batch.last().map(RecordedEvent::cursor) else { break };
             let mut tx = pool.begin().await?;
-            for event in &batch {
-                projection.apply(&mut tx, &rebuild, event).await?;
-            }
+            projection.apply_batch(&mut tx, &rebuild, &batch).await?;
             tx.commit().await?;
             cursor = next;
             replayed += u64::try_from(batch.len()).unwrap_or(u64::MAX);
@@ -241,9 +247,7 @@ impl<P: Projection> ActiveProjection<'_, P> {
         loop {
             let batch = runner.feed.read_batch(cursor, runner.batch_size).await?;
             let Some(next) = batch.last().map(RecordedEvent::cursor) else { break };
-            for event in &batch {
-                projection.apply(&mut tx, &rebuild, event).await?;
-            }
+            projection.apply_batch(&mut tx, &rebuild, &batch).await?;
             cursor = next;
             replayed += u64::try_from(batch.len()).unwrap_or(u64::MAX);
         }

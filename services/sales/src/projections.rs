@@ -20,6 +20,91 @@ fn seq(event: &RecordedEvent) -> i64 {
     i64::try_from(event.sequence).unwrap_or(i64::MAX)
 }
 
+/// Lead creations collected for one multi-row insert.
+#[derive(Default)]
+struct NewLeads {
+    ids: Vec<Uuid>,
+    tenants: Vec<Uuid>,
+    brands: Vec<Uuid>,
+    names: Vec<String>,
+    emails: Vec<String>,
+    phones: Vec<String>,
+    companies: Vec<String>,
+    sources: Vec<String>,
+    currencies: Vec<String>,
+    values: Vec<i64>,
+    notes: Vec<String>,
+    assignees: Vec<Option<Uuid>>,
+    versions: Vec<i64>,
+    times: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl NewLeads {
+    #[allow(clippy::too_many_arguments, reason = "one argument per column")]
+    fn push(
+        &mut self,
+        id: Uuid,
+        tenant: Uuid,
+        brand: Uuid,
+        contact: crate::domain::lead::Contact,
+        source: String,
+        value: crate::domain::lead::Value,
+        notes: String,
+        assignee: Option<Uuid>,
+        version: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.ids.push(id);
+        self.tenants.push(tenant);
+        self.brands.push(brand);
+        self.names.push(contact.contact_name);
+        self.emails.push(contact.email);
+        self.phones.push(contact.phone);
+        self.companies.push(contact.company);
+        self.sources.push(source);
+        self.currencies.push(value.currency);
+        self.values.push(value.amount_minor);
+        self.notes.push(notes);
+        self.assignees.push(assignee);
+        self.versions.push(version);
+        self.times.push(at);
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection, table: &str) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(self);
+        sqlx::query(&format!(
+            "INSERT INTO {table} (id, tenant_id, brand_id, contact_name, email, phone, company, source,
+                 value_currency, value_minor, notes, stage, assignee_id, version, created_at, updated_at)
+             SELECT id, tenant_id, brand_id, contact_name, email, phone, company, source, value_currency, value_minor, notes,
+                    'new', assignee_id, version, at, at
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                         $9::text[], $10::bigint[], $11::text[], $12::uuid[], $13::bigint[], $14::timestamptz[])
+                  AS t(id, tenant_id, brand_id, contact_name, email, phone, company, source, value_currency, value_minor,
+                       notes, assignee_id, version, at)"
+        ))
+        .bind(batch.ids)
+        .bind(batch.tenants)
+        .bind(batch.brands)
+        .bind(batch.names)
+        .bind(batch.emails)
+        .bind(batch.phones)
+        .bind(batch.companies)
+        .bind(batch.sources)
+        .bind(batch.currencies)
+        .bind(batch.values)
+        .bind(batch.notes)
+        .bind(batch.assignees)
+        .bind(batch.versions)
+        .bind(batch.times)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
 /// The `leads` table.
 pub struct LeadsProjection;
 
@@ -45,6 +130,38 @@ impl Projection for LeadsProjection {
             CREATE INDEX ON {table} (tenant_id, created_at DESC, id DESC);
             CREATE INDEX ON {table} (tenant_id, brand_id, stage);"
         )
+    }
+
+    /// Consecutive creations (the bulk of a busy pipeline) go in as one multi-row insert; every
+    /// other event is applied in order, after the creations before it.
+    async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
+        let mut created = NewLeads::default();
+        for event in events {
+            if event.aggregate_type != "lead" {
+                continue;
+            }
+            if event.event_type == "created"
+                && let LeadEvent::Created { brand_id, contact, source, estimated_value, notes, assignee_id, at } =
+                    event.decode::<LeadEvent>()?
+            {
+                created.push(
+                    id_of(event)?,
+                    event.tenant_id,
+                    brand_id,
+                    contact,
+                    source,
+                    estimated_value,
+                    notes,
+                    assignee_id,
+                    seq(event),
+                    at,
+                );
+                continue;
+            }
+            created.flush(conn, table).await?;
+            self.apply(conn, table, event).await?;
+        }
+        created.flush(conn, table).await
     }
 
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()> {

@@ -209,3 +209,58 @@ async fn a_retried_create_with_the_same_request_id_returns_the_same_lead_and_ord
         .entries;
     assert_eq!(history.len(), 1);
 }
+
+#[tokio::test]
+async fn replaying_all_events_in_one_batch_builds_the_same_read_table() {
+    use sentra_event_store::{Cursor, EventStore, Projection};
+    use sentra_sales::projections::LeadsProjection;
+
+    let world = spawn().await;
+    let agency = world.agency("Replay Agency").await;
+    let mut s = world.sales.clone();
+    // Creations interleaved with other events, so a batch mixes both.
+    for name in ["Replay One", "Replay Two", "Replay Three"] {
+        let lead = create_lead(&world, &agency.agent.1, &agency.alpha, name).await;
+        advance(&world, &agency.agent.1, &lead, pb::LeadStage::Contacted).await;
+    }
+    let lost = create_lead(&world, &agency.agent.1, &agency.alpha, "Replay Lost").await;
+    s.mark_lead_lost(bearer(
+        &agency.agent.1,
+        pb::MarkLeadLostRequest { lead_id: lost.id, reason: "timing".into(), etag: String::new() },
+    ))
+    .await
+    .unwrap();
+    create_lead(&world, &agency.agent.1, &agency.alpha, "Replay Last").await;
+    eventually("the live read table", || {
+        let mut s = s.clone();
+        let token = agency.manager.1.clone();
+        async move {
+            let leads = s.list_leads(bearer(&token, pb::ListLeadsRequest::default())).await.ok()?.into_inner().leads;
+            (leads.len() == 5 && leads.iter().filter(|l| l.stage == pb::LeadStage::Contacted as i32).count() == 3)
+                .then_some(())
+        }
+    })
+    .await;
+
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .after_connect(|c, _| {
+            Box::pin(async move { sqlx::query("SET search_path = sales").execute(c).await.map(|_| ()) })
+        })
+        .connect(world.db_url())
+        .await
+        .unwrap();
+    let store = EventStore::new(pool.clone());
+    let events = store.feed().read_batch(Cursor::START, 10_000).await.unwrap();
+    let projection = LeadsProjection;
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::raw_sql(&projection.create_table_sql("leads_replay")).execute(&mut *tx).await.unwrap();
+    projection.apply_batch(&mut tx, "leads_replay", &events).await.unwrap();
+    let differing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ((SELECT * FROM leads EXCEPT SELECT * FROM leads_replay)
+                               UNION ALL (SELECT * FROM leads_replay EXCEPT SELECT * FROM leads)) d",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(differing, 0, "one batch of everything equals the live, event-by-event table");
+}

@@ -90,6 +90,11 @@ impl World {
         }
     }
 
+    /// The test database's URL.
+    pub fn db_url(&self) -> &str {
+        self._db.url()
+    }
+
     pub async fn login(&self, email: &str, host: &str) -> String {
         self.auth
             .clone()
