@@ -61,3 +61,47 @@ pub async fn reflected_services(addr: SocketAddr) -> Vec<String> {
         other => panic!("unexpected reflection answer {other:?}"),
     }
 }
+
+/// `message` with `authorization: Bearer <token>`.
+///
+/// # Panics
+/// If the token is not a valid header value.
+pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("token is a header value"));
+    request
+}
+
+/// Asserts a call failed with `code`, and returns the status for more checks.
+///
+/// # Panics
+/// If the call succeeded or failed with another code.
+#[track_caller]
+pub fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code) -> tonic::Status {
+    match result {
+        Ok(value) => panic!("expected {code:?}, got success: {value:?}"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "unexpected status: {status:?}");
+            status
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some` (read models and consumers are asynchronous).
+///
+/// # Panics
+/// If it does not within 20 seconds, naming `what` it waited for.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -327,44 +327,13 @@ impl World {
     }
 }
 
-pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
-    request
-}
-
 pub fn eur(amount_minor: i64) -> Option<Money> {
     Some(Money { currency_code: "EUR".into(), amount_minor })
-}
-
-/// Polls `check` until it returns Some, for at most 20 seconds.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-#[track_caller]
-pub fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code) -> tonic::Status {
-    match result {
-        Ok(value) => panic!("expected {code:?}, got success: {value:?}"),
-        Err(status) => {
-            assert_eq!(status.code(), code, "unexpected status: {status:?}");
-            status
-        }
-    }
 }
 
 pub fn date(d: chrono::NaiveDate) -> Option<sentra_proto::sentra::r#type::v1::Date> {
     use chrono::Datelike;
     Some(sentra_proto::sentra::r#type::v1::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 })
 }
+
+pub use sentra_testkit::grpc::{bearer, eventually, expect_code};

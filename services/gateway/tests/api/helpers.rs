@@ -305,13 +305,6 @@ pub struct Tenant {
 
 pub const LOGIN: &str = "/sentra.tenancy.v1.AuthService/Login";
 
-/// `message` with `authorization: Bearer <token>`.
-pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
-    request
-}
-
 /// The `grpc-status` of a gRPC-Web answer, with the answer in the failure message.
 #[track_caller]
 pub fn assert_status(answer: &GrpcWebResponse, code: tonic::Code) {
@@ -325,3 +318,5 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url payload");
     serde_json::from_slice(&raw).expect("JSON claims")
 }
+
+pub use sentra_testkit::grpc::bearer;

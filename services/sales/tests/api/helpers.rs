@@ -236,12 +236,6 @@ pub struct Agency {
     pub slug: String,
 }
 
-pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
-    request
-}
-
 pub fn eur(amount_minor: i64) -> Option<Money> {
     Some(Money { currency_code: "EUR".into(), amount_minor })
 }
@@ -308,29 +302,4 @@ pub async fn advance(world: &World, token: &str, lead: &pb::Lead, to: pb::LeadSt
     current
 }
 
-/// Polls `check` until it returns Some, for at most 10 seconds (projections are asynchronous).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[track_caller]
-pub fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code) -> tonic::Status {
-    match result {
-        Ok(value) => panic!("expected {code:?}, got success: {value:?}"),
-        Err(status) => {
-            assert_eq!(status.code(), code, "unexpected status: {status:?}");
-            status
-        }
-    }
-}
+pub use sentra_testkit::grpc::{bearer, eventually, expect_code};

@@ -171,13 +171,6 @@ pub fn brand(name: &str, domain: &str) -> pb::Brand {
     }
 }
 
-/// `message` with `authorization: Bearer <token>`.
-pub fn bearer<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
-    request
-}
-
 /// Starts the service in-process on port 0 with its own database and Redis prefix.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -215,14 +208,4 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
-/// Asserts a call failed with `code`, and returns the status for more checks.
-#[track_caller]
-pub fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code) -> tonic::Status {
-    match result {
-        Ok(value) => panic!("expected {code:?}, got success: {value:?}"),
-        Err(status) => {
-            assert_eq!(status.code(), code, "unexpected status: {status:?}");
-            status
-        }
-    }
-}
+pub use sentra_testkit::grpc::{bearer, expect_code};
