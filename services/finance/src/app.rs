@@ -147,15 +147,16 @@ impl Finance {
         }
     }
 
-    /// Runs `command` on an invoice the caller may change.
+    /// Runs the command `command` decides from the current invoice, if the caller may change it.
     pub async fn change(
         &self,
         who: &Caller,
         id: Uuid,
         expected: Option<u64>,
-        command: InvoiceCommand,
+        command: impl FnOnce(&Invoice) -> Result<InvoiceCommand>,
     ) -> Result<Loaded<Invoice>> {
         let mut invoice = self.for_change(who, id, perm::INVOICE_WRITE, expected).await?;
+        let command = command(&invoice.state)?;
         let events = decide(&mut invoice.state, command, &()).await?;
         self.store.commit(&mut invoice, events, &metadata(Some(who))).await?;
         Ok(invoice)

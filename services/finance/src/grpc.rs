@@ -333,11 +333,13 @@ impl FinanceService for FinanceApi {
         let who = Caller::of(&request)?;
         let r = request.into_inner();
         let invoice_id = id("invoice_id", &r.invoice_id)?;
-        let current = self.finance.invoice(&who, invoice_id).await?;
-        let (_, lines, totals) = lines(&current.state.currency, &r.lines)?;
+        // Lines are validated against the invoice's currency, read in the same load as the change.
         let invoice = self
             .finance
-            .change(&who, invoice_id, etag(&r.etag)?, InvoiceCommand::UpdateLines { lines, totals })
+            .change(&who, invoice_id, etag(&r.etag)?, |current| {
+                let (_, lines, totals) = lines(&current.currency, &r.lines)?;
+                Ok(InvoiceCommand::UpdateLines { lines, totals })
+            })
             .await?;
         Ok(Response::new(pb::UpdateInvoiceLinesResponse { invoice: Some(invoice_pb(&invoice)) }))
     }
@@ -356,7 +358,7 @@ impl FinanceService for FinanceApi {
         let reason = text("reason", &r.reason, 500, true)?;
         let invoice = self
             .finance
-            .change(&who, id("invoice_id", &r.invoice_id)?, etag(&r.etag)?, InvoiceCommand::Void { reason })
+            .change(&who, id("invoice_id", &r.invoice_id)?, etag(&r.etag)?, |_| Ok(InvoiceCommand::Void { reason }))
             .await?;
         Ok(Response::new(pb::VoidInvoiceResponse { invoice: Some(invoice_pb(&invoice)) }))
     }

@@ -346,17 +346,18 @@ impl Sales {
         Ok(order)
     }
 
-    /// Runs `command` on an order the caller may change.
+    /// Runs the command `command` decides from the current order, if the caller may change it.
     pub async fn change_order(
         &self,
         who: &Caller,
         id: Uuid,
         expected: Option<u64>,
-        command: OrderCommand,
+        command: impl FnOnce(&Order) -> Result<OrderCommand>,
     ) -> Result<Loaded<Order>> {
         let mut order = self.load::<Order>(who, id, "order").await?;
         self.authorize(who, perm::ORDER_WRITE, order.state.brand_id).await?;
         check_etag(expected, order.version)?;
+        let command = command(&order.state)?;
         let events = decide(&mut order, command).await?;
         self.commit(who, &mut order, events, None).await?;
         Ok(order)

@@ -261,7 +261,7 @@ impl SalesApi {
         who: &Caller,
         id: &str,
         etag: &str,
-        command: OrderCommand,
+        command: impl FnOnce(&Order) -> Result<OrderCommand, SalesError>,
     ) -> Result<pb::Order, SalesError> {
         let id = c::id("order_id", id)?;
         let expected = c::etag("etag", etag)?;
@@ -548,24 +548,27 @@ impl SalesService for SalesApi {
     ) -> Reply<pb::UpdateOrderLinesResponse> {
         let who = caller(&request)?;
         let r = request.into_inner();
-        let id = c::id("order_id", &r.order_id)?;
-        let current = self.sales.order(&who, id).await?;
-        let (_, lines, totals) = c::order_lines(&current.state.currency, &r.lines)?;
-        let order = self.order_command(&who, &r.order_id, &r.etag, OrderCommand::UpdateLines { lines, totals }).await?;
+        // Lines are validated against the order's currency, read in the same load as the change.
+        let order = self
+            .order_command(&who, &r.order_id, &r.etag, |current| {
+                let (_, lines, totals) = c::order_lines(&current.currency, &r.lines)?;
+                Ok(OrderCommand::UpdateLines { lines, totals })
+            })
+            .await?;
         Ok(Response::new(pb::UpdateOrderLinesResponse { order: Some(order) }))
     }
 
     async fn confirm_order(&self, request: Request<pb::ConfirmOrderRequest>) -> Reply<pb::ConfirmOrderResponse> {
         let who = caller(&request)?;
         let r = request.into_inner();
-        let order = self.order_command(&who, &r.order_id, &r.etag, OrderCommand::Confirm).await?;
+        let order = self.order_command(&who, &r.order_id, &r.etag, |_| Ok(OrderCommand::Confirm)).await?;
         Ok(Response::new(pb::ConfirmOrderResponse { order: Some(order) }))
     }
 
     async fn fulfill_order(&self, request: Request<pb::FulfillOrderRequest>) -> Reply<pb::FulfillOrderResponse> {
         let who = caller(&request)?;
         let r = request.into_inner();
-        let order = self.order_command(&who, &r.order_id, &r.etag, OrderCommand::Fulfill).await?;
+        let order = self.order_command(&who, &r.order_id, &r.etag, |_| Ok(OrderCommand::Fulfill)).await?;
         Ok(Response::new(pb::FulfillOrderResponse { order: Some(order) }))
     }
 
@@ -573,7 +576,7 @@ impl SalesService for SalesApi {
         let who = caller(&request)?;
         let r = request.into_inner();
         let reason = c::required("reason", &r.reason, 500)?;
-        let order = self.order_command(&who, &r.order_id, &r.etag, OrderCommand::Cancel { reason }).await?;
+        let order = self.order_command(&who, &r.order_id, &r.etag, |_| Ok(OrderCommand::Cancel { reason })).await?;
         Ok(Response::new(pb::CancelOrderResponse { order: Some(order) }))
     }
 
