@@ -198,11 +198,12 @@ impl Finance {
         &self,
         who: &Caller,
         id: Uuid,
-        mut payment: Payment,
+        payment: impl FnOnce(&Invoice) -> Result<Payment>,
         request_id: Option<String>,
     ) -> Result<Loaded<Invoice>> {
         let mut invoice = self.invoice(who, id).await?;
         self.authorize(who, perm::PAYMENT_WRITE, invoice.state.brand_id).await?;
+        let mut payment = payment(&invoice.state)?;
         if let Some(rid) = &request_id {
             payment.id = derived(who.tenant(), "payment", rid);
             if invoice.state.payments.iter().any(|p| p.id == payment.id) {
@@ -229,12 +230,13 @@ impl Finance {
         &self,
         who: &Caller,
         id: Uuid,
-        amount: i64,
+        amount: impl FnOnce(&Invoice) -> Result<i64>,
         reason: String,
         today: NaiveDate,
         request_id: Option<String>,
     ) -> Result<(Loaded<Invoice>, CreditNote)> {
         let mut invoice = self.for_change(who, id, perm::INVOICE_WRITE, None).await?;
+        let amount = amount(&invoice.state)?;
         let note_id = request_id.as_deref().map_or_else(Uuid::now_v7, |rid| derived(who.tenant(), "credit_note", rid));
         if let Some(existing) = invoice.state.credit_notes.iter().find(|c| c.id == note_id).cloned() {
             return Ok((invoice, existing));

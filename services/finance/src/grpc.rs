@@ -367,14 +367,13 @@ impl FinanceService for FinanceApi {
         let who = Caller::of(&request)?;
         let r = request.into_inner();
         let invoice_id = id("invoice_id", &r.invoice_id)?;
-        let current = self.finance.invoice(&who, invoice_id).await?;
-        let payment = Payment {
-            id: Uuid::now_v7(),
-            amount: amount("amount", r.amount.as_ref(), &current.state.currency)?,
-            method: method_name(r.method)?.to_owned(),
-            reference: text("reference", &r.reference, 200, false)?,
-            paid_on: date("paid_on", r.paid_on.as_ref())?.unwrap_or_else(|| Utc::now().date_naive()),
-            at: crate::domain::now(),
+        let method = method_name(r.method)?.to_owned();
+        let reference = text("reference", &r.reference, 200, false)?;
+        let paid_on = date("paid_on", r.paid_on.as_ref())?.unwrap_or_else(|| Utc::now().date_naive());
+        // The amount is checked against the invoice's currency, read in the same load as the payment.
+        let payment = |current: &Invoice| {
+            let amount = amount("amount", r.amount.as_ref(), &current.currency)?;
+            Ok(Payment { id: Uuid::now_v7(), amount, method, reference, paid_on, at: crate::domain::now() })
         };
         let invoice = self.finance.record_payment(&who, invoice_id, payment, request_id(&r.request_id)?).await?;
         Ok(Response::new(pb::RecordPaymentResponse { invoice: Some(invoice_pb(&invoice)) }))
@@ -387,8 +386,7 @@ impl FinanceService for FinanceApi {
         let who = Caller::of(&request)?;
         let r = request.into_inner();
         let invoice_id = id("invoice_id", &r.invoice_id)?;
-        let current = self.finance.invoice(&who, invoice_id).await?;
-        let value = amount("amount", r.amount.as_ref(), &current.state.currency)?;
+        let value = |current: &Invoice| amount("amount", r.amount.as_ref(), &current.currency);
         let reason = text("reason", &r.reason, 500, true)?;
         let today = Utc::now().date_naive();
         let (invoice, note) =
