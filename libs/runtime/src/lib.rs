@@ -1,5 +1,6 @@
 //! What every Sentra service does the same way.
 //!
+//! - [`background`]: tasks that run beside a server and stop with it.
 //! - [`config`]: layered configuration (code defaults, then `SENTRA_<SERVICE>__<KEY>` variables).
 //! - [`telemetry`]: the tracing subscriber (text or JSON lines).
 //! - [`context`]: request id and `traceparent` propagation around every call.
@@ -12,6 +13,7 @@
 //! - [`status`]: gRPC statuses with reasons and field violations, built the same way everywhere.
 //! - [`wire`]: timestamps, page sizes and list cursors at the gRPC boundary.
 
+pub mod background;
 pub mod config;
 pub mod context;
 pub mod db;

@@ -36,6 +36,7 @@ use sentra_directory::Directory;
 use sentra_event_store::{EventStore, ProjectionRunner};
 use sentra_proto::sentra::finance::v1::finance_service_server::FinanceServiceServer;
 use sentra_runtime::ExposeSecret;
+use sentra_runtime::background::Background;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Finance;
@@ -158,31 +159,17 @@ impl Application {
         let api = FinanceApi { finance, default_terms_days: self.config.default_terms_days };
         let routes = tonic::service::Routes::new(tower::Layer::layer(&auth, FinanceServiceServer::new(api)));
 
-        // Background work stops with the server: one watch channel fans the shutdown out.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
-        };
+        // Background work stops with the server, once it has drained.
+        let mut background = Background::new();
         let broker =
             BrokerConfig::new(self.config.amqp.url.expose_secret()).with_prefix(self.config.amqp.prefix.clone());
-        let mut background = tokio::task::JoinSet::new();
-        let store = self.store.clone();
-        let stop = stopped();
-        background.spawn(async move {
-            if let Err(error) = ProjectionRunner::new(&store, InvoicesProjection).run(stop).await {
-                tracing::error!(%error, "Invoice projection stopped.");
-            }
+        let (store, stop) = (self.store.clone(), background.stopped());
+        background.spawn("invoices projection", async move {
+            ProjectionRunner::new(&store, InvoicesProjection).run(stop).await
         });
         let relay = FeedRelay::new(&self.store, "finance", RelayConfig::new(broker.clone()));
-        let stop = stopped();
-        background.spawn(async move {
-            if let Err(error) = relay.run(stop).await {
-                tracing::error!(%error, "Event relay stopped.");
-            }
-        });
+        let stop = background.stopped();
+        background.spawn("event relay", async move { relay.run(stop).await });
         let retry = Duration::from_secs_f64(self.config.retry_delay_secs.max(0.01));
         let consumer_config = ConsumerConfig::new(broker, "finance", "sales-orders", ["sales.order.confirmed"])
             .with_retry_delay(retry, retry * 64);
@@ -193,19 +180,17 @@ impl Application {
         if let Err(error) = consumer.declare().await {
             tracing::warn!(%error, "Order queue not declared yet; the consumer retries on connect.");
         }
-        let stop = stopped();
-        background.spawn(async move {
-            if let Err(error) = consumer.run(stop).await {
-                tracing::error!(%error, "Order consumer stopped.");
-            }
-        });
-        let store = self.store.clone();
+        let stop = background.stopped();
+        background.spawn("order consumer", async move { consumer.run(stop).await });
+        let (store, stop) = (self.store.clone(), background.stopped());
         let interval = Duration::from_secs_f64(self.config.overdue_interval_secs.max(0.05));
-        background.spawn(jobs::run_overdue(store, interval, stopped()));
+        background.spawn("overdue job", async move {
+            jobs::run_overdue(store, interval, stop).await;
+            Ok::<(), std::convert::Infallible>(())
+        });
 
         let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
-        stop_tx.send_replace(true);
-        while background.join_next().await.is_some() {}
+        background.stop().await;
         served
     }
 }

@@ -28,6 +28,7 @@ use sentra_bus::{BrokerConfig, FeedRelay, RelayConfig};
 use sentra_event_store::{EventStore, ProjectionRunner};
 use sentra_proto::sentra::sales::v1::sales_service_server::SalesServiceServer;
 use sentra_runtime::ExposeSecret;
+use sentra_runtime::background::Background;
 use sentra_runtime::config::{
     self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig,
 };
@@ -111,13 +112,6 @@ pub struct Application {
     tenancy: tonic::transport::Channel,
 }
 
-/// Logs why a background task ended with an error.
-fn log_stop<E: std::fmt::Display>(task: &str, result: Result<(), E>) {
-    if let Err(error) = result {
-        tracing::error!(task, %error, "Background task stopped.");
-    }
-}
-
 /// Creates a projection's table (type-erased so the three runners fit one loop).
 #[async_trait::async_trait]
 trait Prepare: Sync {
@@ -171,38 +165,27 @@ impl Application {
         let routes =
             tonic::service::Routes::new(tower::Layer::layer(&auth, SalesServiceServer::new(SalesApi { sales })));
 
-        // Background work stops with the server: one watch channel fans the shutdown out.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
-        };
-        let mut background = tokio::task::JoinSet::new();
-        let store = self.store.clone();
-        let stop = stopped();
+        // Background work stops with the server, once it has drained.
+        let mut background = Background::new();
+        let (store, stop) = (self.store.clone(), background.stopped());
         background
-            .spawn(async move { log_stop("leads", ProjectionRunner::new(&store, LeadsProjection).run(stop).await) });
-        let store = self.store.clone();
-        let stop = stopped();
-        background.spawn(async move {
-            log_stop("clients", ProjectionRunner::new(&store, ClientsProjection).run(stop).await)
+            .spawn("leads projection", async move { ProjectionRunner::new(&store, LeadsProjection).run(stop).await });
+        let (store, stop) = (self.store.clone(), background.stopped());
+        background.spawn("clients projection", async move {
+            ProjectionRunner::new(&store, ClientsProjection).run(stop).await
         });
-        let store = self.store.clone();
-        let stop = stopped();
+        let (store, stop) = (self.store.clone(), background.stopped());
         background
-            .spawn(async move { log_stop("orders", ProjectionRunner::new(&store, OrdersProjection).run(stop).await) });
+            .spawn("orders projection", async move { ProjectionRunner::new(&store, OrdersProjection).run(stop).await });
         // The feed is the outbox: the relay publishes every Sales event to the bus.
         let broker =
             BrokerConfig::new(self.config.amqp.url.expose_secret()).with_prefix(self.config.amqp.prefix.clone());
         let relay = FeedRelay::new(&self.store, "sales", RelayConfig::new(broker));
-        let stop = stopped();
-        background.spawn(async move { log_stop("relay", relay.run(stop).await) });
+        let stop = background.stopped();
+        background.spawn("event relay", async move { relay.run(stop).await });
 
         let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
-        stop_tx.send_replace(true);
-        while background.join_next().await.is_some() {}
+        background.stop().await;
         served
     }
 }

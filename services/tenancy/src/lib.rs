@@ -29,6 +29,7 @@ use sentra_auth::{AuthLayer, Verifier};
 use sentra_bus::{BrokerConfig, RelayConfig, TableRelay};
 use sentra_proto::sentra::tenancy::v1::auth_service_server::AuthServiceServer;
 use sentra_proto::sentra::tenancy::v1::tenancy_service_server::TenancyServiceServer;
+use sentra_runtime::background::Background;
 use sentra_runtime::config::{
     self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, RedisConfig, ServerConfig, ShutdownConfig,
 };
@@ -151,26 +152,16 @@ impl Application {
         // The outbox relay publishes what each transaction recorded, and stops with the server.
         let relay =
             TableRelay::new(self.pool.clone(), "outbox", RelayConfig::new(BrokerConfig::from(&self.config.amqp)));
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let relay_task = match relay {
-            Ok(relay) => Some(tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
-                };
-                if let Err(error) = relay.run(stopped).await {
-                    tracing::error!(%error, "Outbox relay stopped.");
-                }
-            })),
-            Err(error) => {
-                tracing::error!(%error, "Outbox relay not started.");
-                None
+        let mut background = Background::new();
+        match relay {
+            Ok(relay) => {
+                let stop = background.stopped();
+                background.spawn("outbox relay", async move { relay.run(stop).await });
             }
-        };
-        let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
-        stop_tx.send_replace(true);
-        if let Some(task) = relay_task {
-            let _ = task.await;
+            Err(error) => tracing::error!(%error, "Outbox relay not started."),
         }
+        let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
+        background.stop().await;
         served
     }
 }
