@@ -22,7 +22,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, QueryBuilder, Row};
 use uuid::Uuid;
 
-const RUN_FOR: Duration = Duration::from_secs(4);
+/// Each implementation runs ROUNDS slices of SLICE per workload, interleaved with the others.
+const ROUNDS: usize = 4;
+const SLICE: Duration = Duration::from_millis(1500);
 const BATCH: usize = 100;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -75,27 +77,48 @@ fn metadata() -> EventMetadata {
 }
 
 struct Measured {
-    ops: u64,
     events: u64,
     secs: f64,
-    p50_us: u64,
-    p99_us: u64,
+    latency_us: Histogram<u64>,
 }
 
 impl Measured {
+    fn empty() -> Self {
+        Self { events: 0, secs: 0.0, latency_us: Histogram::new(3).unwrap() }
+    }
+
+    fn add(&mut self, other: Measured) {
+        self.events += other.events;
+        self.secs += other.secs;
+        self.latency_us.add(other.latency_us).unwrap();
+    }
+
+    fn ops(&self) -> u64 {
+        self.latency_us.len()
+    }
+
     fn events_per_sec(&self) -> f64 {
         self.events as f64 / self.secs
     }
+
+    fn p50_us(&self) -> u64 {
+        self.latency_us.value_at_quantile(0.5)
+    }
+
+    fn p99_us(&self) -> u64 {
+        self.latency_us.value_at_quantile(0.99)
+    }
 }
 
-/// Runs `concurrency` workers, each calling `op(worker, iteration)` until `RUN_FOR` elapses.
-async fn measure<F, Fut>(concurrency: usize, events_per_op: u64, op: F) -> Measured
+/// Runs `concurrency` workers, each calling `op(worker, iteration)` until `run_for` elapses, and
+/// waits for all of them: nothing of one measurement may still run during the next.
+async fn measure<F, Fut>(run_for: Duration, concurrency: usize, events_per_op: u64, op: F) -> Measured
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
 {
     let op = Arc::new(op);
-    let deadline = Instant::now() + RUN_FOR;
+    let deadline = Instant::now() + run_for;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
@@ -117,39 +140,33 @@ where
         all.add(task.await.unwrap()).unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
-    Measured {
-        ops: all.len(),
-        events: all.len() * events_per_op,
-        secs,
-        p50_us: all.value_at_quantile(0.5),
-        p99_us: all.value_at_quantile(0.99),
-    }
+    Measured { events: all.len() * events_per_op, secs, latency_us: all }
 }
 
-async fn ours_append(store: EventStore, concurrency: usize, batch: usize, tag: &'static str) -> Measured {
+async fn ours_append(run_for: Duration, store: EventStore, concurrency: usize, batch: usize, tag: String) -> Measured {
     let tenant = Uuid::new_v4();
     let metadata = Arc::new(metadata());
-    measure(concurrency, batch as u64, move |worker, i| {
+    measure(run_for, concurrency, batch as u64, move |worker, i| {
         let store = store.clone();
         let metadata = metadata.clone();
+        let id = format!("{tag}-{worker}");
         async move {
             let events =
                 (0..batch).map(|k| NewEvent::new("Happened", "1", payload(i * batch as u64 + k as u64))).collect();
-            let id = format!("{tag}-{worker}");
             store.append(tenant, "Bench", &id, i * batch as u64, events, &metadata).await.unwrap();
         }
     })
     .await
 }
 
-async fn raw_append(pool: PgPool, concurrency: usize, batch: usize, tag: &'static str) -> Measured {
+async fn raw_append(run_for: Duration, pool: PgPool, concurrency: usize, batch: usize, tag: String) -> Measured {
     let tenant = Uuid::new_v4();
     let metadata = Arc::new(serde_json::to_value(metadata()).unwrap());
-    measure(concurrency, batch as u64, move |worker, i| {
+    measure(run_for, concurrency, batch as u64, move |worker, i| {
         let pool = pool.clone();
         let metadata = metadata.clone();
+        let id = format!("{tag}-{worker}");
         async move {
-            let id = format!("{tag}-{worker}");
             if batch == 1 {
                 sqlx::query(
                     "INSERT INTO raw_events (tenant_id, aggregate_type, aggregate_id, sequence, event_type, event_version, \
@@ -192,10 +209,11 @@ async fn raw_append(pool: PgPool, concurrency: usize, batch: usize, tag: &'stati
 }
 
 async fn pes_append(
+    run_for: Duration,
     repo: Arc<PostgresEventRepository>,
     concurrency: usize,
     batch: usize,
-    tag: &'static str,
+    tag: String,
 ) -> Measured {
     let metadata = serde_json::to_value(metadata()).unwrap();
     let metadata = match metadata {
@@ -205,11 +223,11 @@ async fn pes_append(
         }
         other => Arc::new(other),
     };
-    measure(concurrency, batch as u64, move |worker, i| {
+    measure(run_for, concurrency, batch as u64, move |worker, i| {
         let repo = repo.clone();
         let metadata = metadata.clone();
+        let id = format!("{tag}-{worker}");
         async move {
-            let id = format!("{tag}-{worker}");
             let events: Vec<SerializedEvent> = (0..batch)
                 .map(|k| {
                     let n = i * batch as u64 + k as u64;
@@ -315,40 +333,51 @@ async fn main() {
     let store = EventStore::new(pool.clone());
     let pes = Arc::new(PostgresEventRepository::new(pool.clone()).with_tables("pes_events", "pes_snapshots"));
 
-    // Warm up connections and statement caches.
-    let warm = Duration::from_millis(300);
-    let _ = tokio::time::timeout(warm * 3, ours_append(store.clone(), 16, 1, "warm")).await;
-    let _ = tokio::time::timeout(warm * 3, raw_append(pool.clone(), 16, 1, "warm")).await;
-    let _ = tokio::time::timeout(warm * 3, pes_append(pes.clone(), 16, 1, "warm")).await;
+    // Warm up connections and statement caches. Each warm-up waits for its workers, so none of
+    // them is still appending when the measurements start.
+    let warm = Duration::from_millis(500);
+    ours_append(warm, store.clone(), 16, 1, "warm".into()).await;
+    raw_append(warm, pool.clone(), 16, 1, "warm".into()).await;
+    pes_append(warm, pes.clone(), 16, 1, "warm".into()).await;
 
     let mut rows = Vec::new();
     for (concurrency, batch, tag, target) in
         [(1usize, 1usize, "s1", 0.8), (16, 1, "s16", 0.8), (1, BATCH, "b1", 0.7), (16, BATCH, "b16", 0.7)]
     {
-        // Interleave the three so drift in the machine's state hits all of them alike, and start
-        // each from a fresh checkpoint: otherwise the WAL written by the previous run triggers a
-        // checkpoint in the middle of whichever implementation happens to run next.
+        if std::env::var("SENTRA_BENCH_ONLY").is_ok_and(|only| !only.split(',').any(|o| o == tag)) {
+            continue;
+        }
+        // Interleave the three in short slices, rotating which goes first, so drift in the
+        // machine's state (other processes, autovacuum, the WAL's shape) hits all of them alike;
+        // start each slice from a fresh checkpoint: otherwise the WAL written by the previous
+        // slice triggers a checkpoint in the middle of whichever implementation runs next.
         let checkpoint = || async { sqlx::query("CHECKPOINT").execute(&pool).await.expect("checkpoint") };
-        checkpoint().await;
-        let ours = ours_append(store.clone(), concurrency, batch, tag).await;
-        checkpoint().await;
-        let raw = raw_append(pool.clone(), concurrency, batch, tag).await;
-        checkpoint().await;
-        let pes_m = pes_append(pes.clone(), concurrency, batch, tag).await;
+        let (mut ours, mut raw, mut pes_m) = (Measured::empty(), Measured::empty(), Measured::empty());
+        for round in 0..ROUNDS {
+            for turn in 0..3 {
+                let tag = format!("{tag}-r{round}");
+                checkpoint().await;
+                match (round + turn) % 3 {
+                    0 => ours.add(ours_append(SLICE, store.clone(), concurrency, batch, tag).await),
+                    1 => raw.add(raw_append(SLICE, pool.clone(), concurrency, batch, tag).await),
+                    _ => pes_m.add(pes_append(SLICE, pes.clone(), concurrency, batch, tag).await),
+                }
+            }
+        }
         let workload = if batch == 1 {
             format!("append 1 event, concurrency {concurrency} (events/s)")
         } else {
             format!("append {batch}-event batch, concurrency {concurrency} (events/s)")
         };
-        eprintln!("{workload}: ours {} ops, raw {} ops, postgres-es {} ops", ours.ops, raw.ops, pes_m.ops);
+        eprintln!("{workload}: ours {} ops, raw {} ops, postgres-es {} ops", ours.ops(), raw.ops(), pes_m.ops());
         rows.push(Row_ {
             workload,
             ours: ours.events_per_sec(),
             raw: raw.events_per_sec(),
             pes: Some(pes_m.events_per_sec()),
             target,
-            ours_p50_us: ours.p50_us,
-            ours_p99_us: ours.p99_us,
+            ours_p50_us: ours.p50_us(),
+            ours_p99_us: ours.p99_us(),
         });
     }
 
@@ -356,12 +385,13 @@ async fn main() {
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
     let feed = store.feed();
     let t = Instant::now();
-    let mut cursor = Cursor::START;
+    let mut reader = feed.read_ahead(Cursor::START, 1000);
     let mut read = 0usize;
     loop {
-        let batch = feed.read_batch(cursor, 1000).await.unwrap();
-        let Some(last) = batch.last() else { break };
-        cursor = last.cursor();
+        let batch = reader.next_batch().await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
         read += batch.len();
     }
     let ours_feed = read as f64 / t.elapsed().as_secs_f64();
@@ -468,12 +498,12 @@ async fn main() {
     }
     let settings: HashMap<String, String> = settings.into_iter().collect();
     md.push_str(&format!(
-        "\nEach append workload ran {}s per implementation on the same database ({} events in the table at feed-read time). \
-         Settings: {settings:?}.\n",
-        RUN_FOR.as_secs(),
-        total
+        "\nEach append workload ran {ROUNDS} slices of {:.1}s per implementation, interleaved and rotated, on the same \
+         database ({total} events in the table at feed-read time). Settings: {settings:?}.\n",
+        SLICE.as_secs_f64(),
     ));
-    let report = json!({ "run_for_secs": RUN_FOR.as_secs(), "settings": settings, "results": json_rows });
+    let report =
+        json!({ "rounds": ROUNDS, "slice_secs": SLICE.as_secs_f64(), "settings": settings, "results": json_rows });
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("event-store.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
