@@ -39,6 +39,10 @@ pub enum EventStoreError {
     /// Another runner advanced this projection's checkpoint; this runner must stop.
     #[error("projection checkpoint moved under this runner")]
     Fenced,
+    /// The task writing a combined append stopped before answering (the runtime is shutting
+    /// down); whether the events were written is unknown, so retry with the same event ids.
+    #[error("append interrupted before it was confirmed")]
+    Interrupted,
 }
 
 impl From<sqlx::Error> for EventStoreError {

