@@ -147,6 +147,11 @@ pub struct Limits {
     /// Upper bound of one rate-limit round trip; slower counts as "Redis down".
     #[serde(with = "secs")]
     pub redis_timeout: Duration,
+    /// How long cells reserved ahead in Redis (a lease) may be spent by this replica; a lease
+    /// holds what the bucket's rate earns in this time (1 to 100 cells). Zero: every call asks
+    /// Redis. See `ratelimit`.
+    #[serde(with = "secs")]
+    pub lease: Duration,
 }
 
 impl Default for Limits {
@@ -156,6 +161,7 @@ impl Default for Limits {
             ip: Rate::new(5.0, 20),
             tenant: Rate::new(300.0, 600),
             redis_timeout: Duration::from_millis(250),
+            lease: Duration::from_millis(50),
         }
     }
 }

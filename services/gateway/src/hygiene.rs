@@ -33,12 +33,12 @@ pub fn strip_internal(headers: &mut HeaderMap) -> Option<HeaderValue> {
 }
 
 /// The host name the caller used: `x-forwarded-host` (set by a proxy that rewrote the host), else
-/// the `:authority` (HTTP/2) or `host` header.
-pub fn host(headers: &HeaderMap, uri: &http::Uri) -> Option<String> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+/// the `:authority` (HTTP/2) or `host` header. Borrowed: this runs on every call.
+pub fn host<'a>(headers: &'a HeaderMap, uri: &'a http::Uri) -> Option<&'a str> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     header("x-forwarded-host")
-        .map(|h| h.split(',').next().unwrap_or_default().trim().to_owned())
-        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+        .map(|h| h.split(',').next().unwrap_or_default().trim())
+        .or_else(|| uri.authority().map(http::uri::Authority::as_str))
         .or_else(|| header("host"))
 }
 
@@ -57,16 +57,39 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr
         .or_else(|| peer.map(|p| p.ip()))
 }
 
-/// Sets the call's deadline: `default` when absent or unreadable, `max` when longer. Returns it.
-pub fn bound_deadline(headers: &mut HeaderMap, default: Duration, max: Duration) -> Duration {
-    let asked = headers.get(TIMEOUT_HEADER).and_then(|v| v.to_str().ok()).and_then(parse_timeout);
-    let deadline = asked.unwrap_or(default).min(max);
-    if asked != Some(deadline)
-        && let Ok(value) = HeaderValue::from_str(&format_timeout(deadline))
-    {
-        headers.insert(TIMEOUT_HEADER, value);
+/// The deadline bounds of `edge`, with their `grpc-timeout` values formatted once (not per call).
+#[derive(Debug, Clone)]
+pub struct Deadlines {
+    default: Duration,
+    max: Duration,
+    default_value: HeaderValue,
+    max_value: HeaderValue,
+}
+
+impl Deadlines {
+    /// `default` for calls without a readable `grpc-timeout`, at most `max` (the default too).
+    pub fn new(default: Duration, max: Duration) -> Self {
+        let default = default.min(max);
+        let value =
+            |d: Duration| HeaderValue::from_str(&format_timeout(d)).unwrap_or_else(|_| HeaderValue::from_static("1m"));
+        Self { default, max, default_value: value(default), max_value: value(max) }
     }
-    deadline
+}
+
+/// Sets the call's deadline: the default when absent or unreadable, the maximum when longer.
+/// Returns it.
+pub fn bound_deadline(headers: &mut HeaderMap, bounds: &Deadlines) -> Duration {
+    match headers.get(TIMEOUT_HEADER).and_then(|v| v.to_str().ok()).and_then(parse_timeout) {
+        Some(asked) if asked <= bounds.max => asked,
+        Some(_) => {
+            headers.insert(TIMEOUT_HEADER, bounds.max_value.clone());
+            bounds.max
+        }
+        None => {
+            headers.insert(TIMEOUT_HEADER, bounds.default_value.clone());
+            bounds.default
+        }
+    }
 }
 
 /// Parses a `grpc-timeout` value: up to 8 digits and a unit (H, M, S, m, u, n).
@@ -111,15 +134,17 @@ impl Oversize {
 
 /// The request body, passed through unchanged, but failing as soon as a gRPC message header
 /// (1 flag byte + 4 length bytes) announces more than `max` bytes; nothing is buffered.
-pub fn limit_messages(body: axum::body::Body, max: usize, flag: Oversize) -> tonic::body::Body {
-    tonic::body::Body::new(LimitedBody { inner: body, frames: FrameCheck::new(max), flag })
+pub fn limit_messages(body: axum::body::Body, max: usize, flag: Oversize) -> LimitedBody {
+    LimitedBody { inner: body, frames: FrameCheck::new(max), flag }
 }
 
-/// See [`limit_messages`]. End-of-stream and size hints are the inner body's, so the last DATA
+/// See [`limit_messages`]: the body type the upstream client sends (a concrete type, so
+/// forwarding does not box it). End-of-stream and size hints are the inner body's, so the last DATA
 /// frame upstream carries END_STREAM; empty DATA frames are dropped, because HTTP/2 servers count
 /// them as abuse (h2 answers `too_many_data_frames` with GOAWAY, failing every call on the
 /// shared connection).
-struct LimitedBody {
+#[derive(Debug)]
+pub struct LimitedBody {
     inner: axum::body::Body,
     frames: FrameCheck,
     flag: Oversize,
@@ -222,15 +247,19 @@ mod tests {
     #[test]
     fn deadlines_get_a_default_and_a_cap() {
         let (default, max) = (Duration::from_secs(10), Duration::from_secs(60));
+        let bounds = Deadlines::new(default, max);
         let mut headers = HeaderMap::new();
-        assert_eq!(bound_deadline(&mut headers, default, max), default);
+        assert_eq!(bound_deadline(&mut headers, &bounds), default);
         assert_eq!(headers[TIMEOUT_HEADER], "10000m");
         headers.insert(TIMEOUT_HEADER, HeaderValue::from_static("2H"));
-        assert_eq!(bound_deadline(&mut headers, default, max), max);
+        assert_eq!(bound_deadline(&mut headers, &bounds), max);
         assert_eq!(headers[TIMEOUT_HEADER], "60000m");
         headers.insert(TIMEOUT_HEADER, HeaderValue::from_static("250m"));
-        assert_eq!(bound_deadline(&mut headers, default, max), Duration::from_millis(250));
+        assert_eq!(bound_deadline(&mut headers, &bounds), Duration::from_millis(250));
         assert_eq!(headers[TIMEOUT_HEADER], "250m");
+        headers.insert(TIMEOUT_HEADER, HeaderValue::from_static("soon"));
+        assert_eq!(bound_deadline(&mut headers, &bounds), default);
+        assert_eq!(headers[TIMEOUT_HEADER], "10000m");
         assert_eq!(parse_timeout("123456789S"), None);
         assert_eq!(parse_timeout("5x"), None);
         assert_eq!(parse_timeout("7u"), Some(Duration::from_micros(7)));

@@ -8,7 +8,8 @@
 //! - [`proxy`]: [`proxy::Edge`], the fallback route of the gateway's router: every path that is
 //!   not the gateway's own `grpc.health.v1.Health` or reflection goes through it.
 //! - [`lookups`]: what the gateway asks Tenancy (signing keys, host name -> brand), cached.
-//! - [`ratelimit`]: GCRA buckets in Redis behind one Lua script.
+//! - [`ratelimit`]: GCRA buckets in Redis behind one Lua script, spent through short local leases.
+//! - [`upstream`]: the HTTP/2 client that forwards calls: pooled connections, balanced per call.
 //! - [`hygiene`]: header stripping, deadlines, streaming message-size checks.
 //! - [`error`]: [`error::EdgeError`] and its one mapping to `tonic::Status`.
 //! - [`Application`]: builds all of it and serves it through `sentra_runtime::server::ServiceHost`
@@ -18,7 +19,8 @@
 //!
 //! `/sentra.<context>.v1.<Service>/<Method>` goes to the upstream of `<context>` (`tenancy`,
 //! `sales`, `finance`, `comm`; `upstreams.<context>` lists one or more `http://host:port`). Calls
-//! ride pooled HTTP/2 tonic channels, balanced per call across a context's addresses; request and
+//! ride `edge.connections_per_upstream` pooled HTTP/2 connections per address (hyper's connection
+//! API, see [`upstream`]), taken round robin per call across a context's addresses; request and
 //! response bodies stream through untouched (never decoded). A path the contracts do not declare
 //! (with a usable rule) is answered `UNIMPLEMENTED` without touching any upstream. Adding an RPC to a
 //! contract needs no gateway change: the rule comes with it.
@@ -55,25 +57,48 @@
 //!
 //! # Rate limits
 //!
-//! GCRA in Redis, one atomic Lua script per call over all its buckets: per user id for
-//! authenticated calls, per client IP for anonymous ones (the right-most `x-forwarded-for` entry,
-//! which Envoy appends from the connection, else the TCP peer), and per organization overall.
-//! Over the limit: `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo` delay. Keys are
+//! GCRA in Redis over all the buckets of a call, checked atomically by one Lua script: per user id
+//! for authenticated calls, per client IP for anonymous ones (the right-most `x-forwarded-for`
+//! entry, which Envoy appends from the connection, else the TCP peer), and per organization
+//! overall. Over the limit: `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo` delay. Keys are
 //! `<redis.key_prefix>ratelimit:<user|ip|tenant>:<id>`.
+//!
+//! Every call is counted, but not every call goes to Redis: when a bucket has no local *lease*,
+//! the script reserves up to what the bucket's rate earns in `limits.lease` (50 ms; 1 to 100
+//! cells, never more than the burst) and the replica spends those cells on the next calls. Cells
+//! are counted in Redis when reserved, so replicas together never exceed a limit (unused cells
+//! make it slightly stricter), and a lease expires after `limits.lease`, so leftovers never become
+//! a later burst. Limits that earn less than two cells per lease (5/s per IP, 20/s per user by
+//! default) still ask Redis on every call, exactly as without leases; busy buckets (a tenant at
+//! 300/s, a load test at any rate) ask once per lease. `limits.lease = 0` turns leases off. The
+//! script runs by `EVALSHA` (reloaded if Redis forgot it). Details in [`ratelimit`].
 //!
 //! **Redis down** (no answer within `limits.redis_timeout`, or disconnected): authenticated calls
 //! fail *open* with a warning — their tokens were verified, and an outage of a counter should not
 //! become an outage of the product — while anonymous calls (login, refresh, sign-up) fail
-//! *closed* with `UNAVAILABLE`, because the limiter is what stops password guessing.
+//! *closed* with `UNAVAILABLE`, because the limiter is what stops password guessing. A live lease
+//! keeps serving its already counted cells meanwhile (for at most `limits.lease`).
 //!
 //! # Header hygiene
 //!
 //! Every inbound `x-sentra-*` header is removed before anything reads the call; the gateway then
 //! sets its own. `grpc-timeout` gets `edge.default_deadline` when absent and is capped at
-//! `edge.max_deadline` (the gateway also stops waiting for response headers at that deadline).
+//! `edge.max_deadline` (the gateway also stops waiting for response headers at that deadline; both
+//! header values are formatted once at start-up).
 //! `x-request-id` and `traceparent` are kept or created by the runtime's `RequestContextLayer`
 //! (which wraps this router) and forwarded with the other headers. Request messages larger than
 //! `edge.max_message_bytes` are refused (`RESOURCE_EXHAUSTED`) as their length prefix streams past.
+//!
+//! # Cost per call
+//!
+//! The gateway is on the path of every call, so the path is kept free of avoidable work: no Redis
+//! round trip while a lease lasts, no buffer task or balancer readiness polling in front of the
+//! HTTP/2 connection, no per-call strings for paths, rate-limit keys, host names, tokens,
+//! deadlines or id headers (borrowed, or formatted on the stack or once at start-up), and the
+//! request body goes to hyper unboxed. What remains is the second HTTP/2 hop itself (decode and
+//! re-encode of headers, one more socket each way), the runtime's request-context layer, token
+//! verification for authenticated calls, and the checks above. `cargo bench -p sentra-gateway`
+//! measures it against direct calls (see `benches/edge.rs`).
 
 pub mod config;
 pub mod error;
@@ -82,6 +107,7 @@ pub mod lookups;
 pub mod policy;
 pub mod proxy;
 pub mod ratelimit;
+pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -109,9 +135,12 @@ pub enum StartupError {
     /// The built-in descriptor set could not be read.
     #[error("contract descriptor set unreadable")]
     Contracts(#[from] prost::DecodeError),
-    /// An upstream address is not a valid URI.
+    /// An upstream address is not a valid URI (for the gateway's own Tenancy channel).
     #[error("invalid upstream address")]
-    Upstream(#[from] tonic::transport::Error),
+    Lookups(#[from] tonic::transport::Error),
+    /// An upstream address is not an `http://host:port` URI.
+    #[error(transparent)]
+    Upstream(#[from] upstream::InvalidAddress),
     /// Tenancy (the source of keys and brands) has no upstream address.
     #[error("upstreams.tenancy is empty")]
     NoTenancy,
@@ -133,12 +162,14 @@ impl Application {
         for error in policy.errors() {
             tracing::error!(%error, "RPC without a usable access rule; the gateway refuses it.");
         }
-        let upstreams = proxy::upstream_channels(&config.upstreams.contexts(), &config.edge)?;
-        let tenancy = upstreams.get("tenancy").cloned().ok_or(StartupError::NoTenancy)?;
+        let upstreams = proxy::upstreams(&config.upstreams.contexts(), &config.edge)?;
+        let tenancy =
+            lookups::tenancy_channel(&config.upstreams.tenancy, &config.edge)?.ok_or(StartupError::NoTenancy)?;
         let verifier = Verifier::new(Arc::new(TenancyKeys::new(tenancy.clone(), config.edge.lookup_timeout)));
         let brands = BrandResolver::new(tenancy, config.edge.brand_cache_ttl, config.edge.lookup_timeout);
         let redis = sentra_runtime::redis::connect(&config.redis)?;
-        let limiter = RateLimiter::new(redis.clone(), &config.redis.key_prefix, config.limits.redis_timeout);
+        let limiter =
+            RateLimiter::new(redis.clone(), &config.redis.key_prefix, config.limits.redis_timeout, config.limits.lease);
         let edge = Arc::new(Edge {
             policy,
             upstreams,
@@ -146,6 +177,7 @@ impl Application {
             brands,
             limiter,
             limits: config.limits.clone(),
+            deadlines: hygiene::Deadlines::new(config.edge.default_deadline, config.edge.max_deadline),
             settings: config.edge.clone(),
         });
         let host = ServiceHost::bind(&config.server, &[]).await?;

@@ -1,5 +1,6 @@
 //! What the gateway asks Tenancy itself: the token verification keys and host name -> brand.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -8,10 +9,34 @@ use sentra_auth::{AuthError, KeySource, PublicKey};
 use sentra_proto::sentra::tenancy::v1 as pb;
 use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
 use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 use uuid::Uuid;
 
+use crate::config::{AddressList, EdgeSettings};
 use crate::error::EdgeError;
+
+/// The channel of the gateway's own calls to Tenancy (keys, brands): rare (both are cached), so a
+/// plain tonic channel, balanced by tonic over the addresses; `None` without an address.
+pub fn tenancy_channel(
+    addresses: &AddressList,
+    settings: &EdgeSettings,
+) -> Result<Option<Channel>, tonic::transport::Error> {
+    let endpoints = addresses
+        .0
+        .iter()
+        .map(|address| {
+            Ok(Endpoint::from_shared(address.clone())?
+                .connect_timeout(settings.connect_timeout)
+                .tcp_nodelay(true)
+                .http2_adaptive_window(true))
+        })
+        .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
+    Ok(match endpoints.as_slice() {
+        [] => None,
+        [one] => Some(one.connect_lazy()),
+        _ => Some(Channel::balance_list(endpoints.into_iter())),
+    })
+}
 
 /// Signing keys from Tenancy's `AuthService/GetSigningKeys`; the [`sentra_auth::Verifier`] over
 /// it caches them and refetches on an unknown `kid` (at most once per 5 s).
@@ -74,11 +99,12 @@ impl BrandResolver {
     /// for IP addresses, `localhost` and host names no brand uses.
     pub async fn resolve(&self, host: &str) -> Result<Option<HostBrand>, EdgeError> {
         let Some(host) = normalize(host) else { return Ok(None) };
-        if let Some((hit, at)) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&host)
+        if let Some((hit, at)) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(host.as_ref())
             && at.elapsed() < self.ttl
         {
             return Ok(*hit);
         }
+        let host = host.into_owned();
         let mut request = tonic::Request::new(pb::ResolveBrandByDomainRequest { host: host.clone() });
         request.set_timeout(self.timeout);
         let answer = tokio::time::timeout(self.timeout, self.client.clone().resolve_brand_by_domain(request))
@@ -108,23 +134,31 @@ impl BrandResolver {
     }
 }
 
-/// Lower case, without port and trailing dot; `None` when it cannot be a brand domain.
-fn normalize(host: &str) -> Option<String> {
-    let host = host.trim().to_ascii_lowercase();
+/// Lower case, without port and trailing dot; `None` when it cannot be a brand domain. Borrowed
+/// unless the host has upper-case letters: this runs on every call that names a host.
+fn normalize(host: &str) -> Option<Cow<'_, str>> {
+    let host = host.trim();
     // IPv6 literals ("[::1]:8080") are never brand domains.
     if host.starts_with('[') {
         return None;
     }
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host.as_str(),
+        _ => host,
     };
     let name = name.trim_end_matches('.');
     let tld = name.rsplit('.').next().unwrap_or_default();
     let plausible = name.contains('.')
         && tld.bytes().any(|b| b.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    plausible.then(|| name.to_owned())
+    if !plausible {
+        return None;
+    }
+    Some(if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    })
 }
 
 #[cfg(test)]

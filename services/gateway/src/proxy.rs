@@ -8,47 +8,29 @@ use std::sync::Arc;
 use http::{HeaderValue, Request, Response};
 use sentra_auth::{AuthError, PrincipalKind, Verifier};
 use tonic::transport::server::TcpConnectInfo;
-use tonic::transport::{Channel, Endpoint};
-use tower::ServiceExt;
 use uuid::Uuid;
 
-use crate::config::{EdgeSettings, Limits};
+use crate::config::{AddressList, EdgeSettings, Limits};
 use crate::error::EdgeError;
-use crate::hygiene::{self, BRAND_HEADER, ORGANIZATION_HEADER, Oversize};
+use crate::hygiene::{self, BRAND_HEADER, Deadlines, ORGANIZATION_HEADER, Oversize};
 use crate::lookups::BrandResolver;
 use crate::policy::{self, Policy, Scope};
-use crate::ratelimit::{Bucket, Decision, RateLimiter};
+use crate::ratelimit::{Bucket, Decision, RateLimiter, Subject};
+use crate::upstream::{InvalidAddress, Upstream};
 
-/// A pooled, balanced HTTP/2 channel per bounded context.
-pub type UpstreamMap = HashMap<String, Channel>;
+/// The pooled, balanced HTTP/2 connections of each bounded context.
+pub type UpstreamMap = HashMap<String, Upstream>;
 
-/// Builds one channel per context, balanced per call by tonic over
-/// `connections_per_upstream` lazily opened connections to each address (power of two choices
-/// over ready connections, so a dead replica stops getting calls once its connection fails).
-pub fn upstream_channels(
-    contexts: &[(&str, &crate::config::AddressList)],
-    settings: &EdgeSettings,
-) -> Result<UpstreamMap, tonic::transport::Error> {
+/// Builds the connections of every context with addresses (see [`crate::upstream`]):
+/// `connections_per_upstream` lazily opened connections to each address, balanced per call.
+pub fn upstreams(contexts: &[(&str, &AddressList)], settings: &EdgeSettings) -> Result<UpstreamMap, InvalidAddress> {
     let mut map = HashMap::new();
     for (context, addresses) in contexts {
-        let copies = settings.connections_per_upstream.max(1);
-        let endpoints = addresses
-            .0
-            .iter()
-            .flat_map(|address| std::iter::repeat_n(address, copies))
-            .map(|address| {
-                Ok(Endpoint::from_shared(address.clone())?
-                    .connect_timeout(settings.connect_timeout)
-                    .tcp_nodelay(true)
-                    .http2_adaptive_window(true))
-            })
-            .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
-        let channel = match endpoints.as_slice() {
-            [] => continue,
-            [one] => one.connect_lazy(),
-            _ => Channel::balance_list(endpoints.into_iter()),
-        };
-        map.insert((*context).to_owned(), channel);
+        if let Some(upstream) =
+            Upstream::new(&addresses.0, settings.connections_per_upstream, settings.connect_timeout)?
+        {
+            map.insert((*context).to_owned(), upstream);
+        }
     }
     Ok(map)
 }
@@ -69,6 +51,8 @@ pub struct Edge {
     pub limits: Limits,
     /// Message size and deadlines.
     pub settings: EdgeSettings,
+    /// `settings`' deadline bounds, with their header values.
+    pub deadlines: Deadlines,
 }
 
 /// The fallback service of the gateway's router.
@@ -92,21 +76,24 @@ pub fn service(
 impl Edge {
     /// Handles one call; refusals become trailers-only gRPC responses.
     pub async fn handle(&self, request: Request<axum::body::Body>) -> Response<tonic::body::Body> {
-        let path = request.uri().path().to_owned();
+        // A reference-counted copy, not a new string: this runs on every call.
+        let path = request.uri().path_and_query().cloned();
         match self.forward(request).await {
             Ok(response) => response,
             Err(error) => {
-                tracing::debug!(%path, %error, "Call refused at the edge.");
+                tracing::debug!(path = path.as_ref().map_or("", |p| p.path()), %error, "Call refused at the edge.");
                 tonic::Status::from(error).into_http()
             }
         }
     }
 
     async fn forward(&self, mut request: Request<axum::body::Body>) -> Result<Response<tonic::body::Body>, EdgeError> {
-        let path = request.uri().path().to_owned();
-        let rule = self.policy.rule(&path).ok_or_else(|| EdgeError::UnknownMethod(path.clone()))?;
-        let context = policy::context_of(&path).ok_or_else(|| EdgeError::UnknownMethod(path.clone()))?;
-        let upstream = self.upstreams.get(context).ok_or_else(|| EdgeError::UnknownMethod(path.clone()))?.clone();
+        let uri = request.uri().clone();
+        let path = uri.path();
+        let unknown = || EdgeError::UnknownMethod(path.to_owned());
+        let rule = self.policy.rule(path).ok_or_else(unknown)?;
+        let context = policy::context_of(path).ok_or_else(unknown)?;
+        let upstream = self.upstreams.get(context).ok_or_else(unknown)?;
 
         // Hygiene first: nothing below may read metadata the caller could have forged.
         let requested_brand = match hygiene::strip_internal(request.headers_mut()) {
@@ -117,19 +104,18 @@ impl Edge {
         };
         let peer = request.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr);
         let client_ip = hygiene::client_ip(request.headers(), peer);
-        let host = hygiene::host(request.headers(), request.uri());
 
         // Authentication: PUBLIC methods need no token (one sent along is not looked at).
         let principal = if rule.scope == Scope::Public {
             None
         } else {
             let token = bearer(request.headers())?;
-            Some(self.verifier.verify(&token).await?)
+            Some(self.verifier.verify(token).await?)
         };
 
         // White-label: the host name names a brand; a token only works on its own brand's (portal)
         // or organization's (staff) domains.
-        let host_brand = match &host {
+        let host_brand = match hygiene::host(request.headers(), &uri) {
             Some(host) => self.brands.resolve(host).await?,
             None => None,
         };
@@ -169,24 +155,20 @@ impl Edge {
 
         // What the upstream may trust: set here, after every inbound x-sentra-* was removed.
         let headers = request.headers_mut();
-        if let Some(brand) = authorized_brand
-            && let Ok(value) = HeaderValue::from_str(&brand.to_string())
-        {
+        if let Some(value) = authorized_brand.and_then(uuid_header) {
             headers.insert(BRAND_HEADER, value);
         }
-        if let Some(org) = organization
-            && let Ok(value) = HeaderValue::from_str(&org.to_string())
-        {
+        if let Some(value) = organization.and_then(uuid_header) {
             headers.insert(ORGANIZATION_HEADER, value);
         }
-        let deadline = hygiene::bound_deadline(headers, self.settings.default_deadline, self.settings.max_deadline);
+        let deadline = hygiene::bound_deadline(headers, &self.deadlines);
 
         let oversize = Oversize::default();
         let max = self.settings.max_message_bytes;
         let request = request.map(|body| hygiene::limit_messages(body, max, oversize.clone()));
-        match tokio::time::timeout(deadline, upstream.oneshot(request)).await {
+        match tokio::time::timeout(deadline, upstream.send(request)).await {
             Err(_) => Err(EdgeError::DeadlineExceeded),
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => Ok(response.map(tonic::body::Body::new)),
             Ok(Err(error)) => Err(match oversize.get() {
                 Some(size) => EdgeError::MessageTooLarge { size, max },
                 None => EdgeError::Upstream { context: context.to_owned(), detail: error_chain(&error) },
@@ -201,20 +183,18 @@ impl Edge {
         ip: Option<std::net::IpAddr>,
         organization: Option<Uuid>,
     ) -> Result<(), EdgeError> {
-        let mut buckets = Vec::with_capacity(2);
-        match (user, ip) {
-            (Some(user), _) => {
-                buckets.push(Bucket { key: self.limiter.key("user", &user.to_string()), rate: self.limits.user })
-            }
-            (None, Some(ip)) => {
-                buckets.push(Bucket { key: self.limiter.key("ip", &ip.to_string()), rate: self.limits.ip })
-            }
-            (None, None) => {}
-        }
-        if let Some(org) = organization {
-            buckets.push(Bucket { key: self.limiter.key("tenant", &org.to_string()), rate: self.limits.tenant });
-        }
-        match self.limiter.check(&buckets).await {
+        let caller = match (user, ip) {
+            (Some(user), _) => Some(Bucket { subject: Subject::User(user), rate: self.limits.user }),
+            (None, Some(ip)) => Some(Bucket { subject: Subject::Ip(ip), rate: self.limits.ip }),
+            (None, None) => None,
+        };
+        let tenant = organization.map(|org| Bucket { subject: Subject::Tenant(org), rate: self.limits.tenant });
+        let decision = match (caller, tenant) {
+            (Some(caller), Some(tenant)) => self.limiter.check(&[caller, tenant]).await,
+            (Some(one), None) | (None, Some(one)) => self.limiter.check(&[one]).await,
+            (None, None) => Ok(Decision::Allow),
+        };
+        match decision {
             Ok(Decision::Allow) => Ok(()),
             Ok(Decision::Deny(wait)) => Err(EdgeError::RateLimited(wait)),
             // Redis down: signed-in users keep working (their tokens were verified, and an outage of
@@ -232,19 +212,24 @@ impl Edge {
     }
 }
 
+/// A UUID as a header value, formatted on the stack (hex digits and dashes: always valid).
+fn uuid_header(id: Uuid) -> Option<HeaderValue> {
+    let mut buffer = Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buffer)).ok()
+}
+
 /// The bearer token of the call, or UNAUTHENTICATED.
-fn bearer(headers: &http::HeaderMap) -> Result<String, AuthError> {
+fn bearer(headers: &http::HeaderMap) -> Result<&str, AuthError> {
     let value = headers.get(http::header::AUTHORIZATION).ok_or(AuthError::MissingToken)?;
     let value = value.to_str().map_err(|_| AuthError::InvalidToken)?;
     match value.trim().split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(token.trim().to_owned())
-        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
         _ => Err(AuthError::InvalidToken),
     }
 }
 
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes, `: `-separated (for logs and status details).
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
