@@ -37,8 +37,11 @@ use tonic::transport::Channel;
 
 const CONCURRENCY: usize = 32;
 const CONNECTIONS: usize = 4;
-const WARM_UP: Duration = Duration::from_secs(1);
-const RUN_FOR: Duration = Duration::from_secs(5);
+/// Each mode runs ROUNDS slices of SLICE (after WARM_UP each), interleaved with the other modes
+/// and rotated, so drift in the machine's state hits all modes alike.
+const ROUNDS: usize = 3;
+const WARM_UP: Duration = Duration::from_millis(500);
+const SLICE: Duration = Duration::from_secs(2);
 const DOMAIN: &str = "bench.edge.example";
 const PASSWORD: &str = "correct horse 42";
 
@@ -137,12 +140,12 @@ impl Apart {
     }
 }
 
-/// Runs CONCURRENCY workers over CONNECTIONS channels for WARM_UP + RUN_FOR; measures RUN_FOR.
-async fn measure(mode: &'static str, addr: SocketAddr, call: &Call) -> Measured {
+/// Runs CONCURRENCY workers over CONNECTIONS fresh channels for WARM_UP + SLICE; measures SLICE.
+async fn slice(mode: &'static str, addr: SocketAddr, call: &Call) -> (Histogram<u64>, u64) {
     let channels: Vec<Channel> = (0..CONNECTIONS).map(|_| channel(addr)).collect();
     let start = Instant::now();
     let measure_from = start + WARM_UP;
-    let stop_at = measure_from + RUN_FOR;
+    let stop_at = measure_from + SLICE;
     let mut workers = Vec::new();
     for i in 0..CONCURRENCY {
         let mut tenancy = TenancyServiceClient::new(channels[i % CONNECTIONS].clone());
@@ -185,19 +188,38 @@ async fn measure(mode: &'static str, addr: SocketAddr, call: &Call) -> Measured 
     if let Some(error) = first_error {
         eprintln!("{mode}: {errors} errors, first: {error}");
     }
-    let measured = Measured {
-        mode,
-        calls: all.len(),
-        errors,
-        per_second: all.len() as f64 / RUN_FOR.as_secs_f64(),
-        p50_us: all.value_at_quantile(0.50),
-        p99_us: all.value_at_quantile(0.99),
-    };
-    println!(
-        "{:<40} {:>8.0} calls/s  p50 {:>6} µs  p99 {:>6} µs",
-        measured.mode, measured.per_second, measured.p50_us, measured.p99_us
-    );
-    measured
+    (all, errors)
+}
+
+/// One call in the three modes: ROUNDS interleaved, rotated slices each, merged.
+async fn measure_modes(modes: [(&'static str, SocketAddr); 3], call: &Call) -> [Measured; 3] {
+    let mut merged: Vec<(Histogram<u64>, u64)> =
+        (0..3).map(|_| (Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(), 0)).collect();
+    for round in 0..ROUNDS {
+        for turn in 0..3 {
+            let index = (round + turn) % 3;
+            let (histogram, errors) = slice(modes[index].0, modes[index].1, call).await;
+            merged[index].0.add(histogram).unwrap();
+            merged[index].1 += errors;
+        }
+    }
+    let seconds = SLICE.as_secs_f64() * ROUNDS as f64;
+    let mut rows = modes.iter().zip(merged).map(|(&(mode, _), (all, errors))| {
+        let measured = Measured {
+            mode,
+            calls: all.len(),
+            errors,
+            per_second: all.len() as f64 / seconds,
+            p50_us: all.value_at_quantile(0.50),
+            p99_us: all.value_at_quantile(0.99),
+        };
+        println!(
+            "{:<40} {:>8.0} calls/s  p50 {:>6} µs  p99 {:>6} µs",
+            measured.mode, measured.per_second, measured.p50_us, measured.p99_us
+        );
+        measured
+    });
+    [rows.next().unwrap(), rows.next().unwrap(), rows.next().unwrap()]
 }
 
 /// One call measured in the three modes.
@@ -400,35 +422,47 @@ async fn main() {
     let resolve = Call::ResolveBrand;
     let cheap = Series {
         call: "TenancyService/ResolveBrandByDomain (PUBLIC)",
-        rows: [
-            measure("direct to Tenancy", tenancy.addr, &resolve).await,
-            measure("gateway (gRPC, HTTP/2)", gateway.addr, &resolve).await,
-            measure("Envoy + gateway (gRPC, h2c)", envoy.addr, &resolve).await,
-        ],
+        rows: measure_modes(
+            [
+                ("direct to Tenancy", tenancy.addr),
+                ("gateway (gRPC, HTTP/2)", gateway.addr),
+                ("Envoy + gateway (gRPC, h2c)", envoy.addr),
+            ],
+            &resolve,
+        )
+        .await,
     };
     let get_lead =
         Call::GetLead { lead_id, bearer: format!("Bearer {token}").parse().unwrap(), brand: brand.parse().unwrap() };
     let typical = Series {
         call: "SalesService/GetLead (staff token, BRAND rule)",
-        rows: [
-            measure("direct to Sales", sales.addr, &get_lead).await,
-            measure("gateway (gRPC, HTTP/2)", gateway.addr, &get_lead).await,
-            measure("Envoy + gateway (gRPC, h2c)", envoy.addr, &get_lead).await,
-        ],
+        rows: measure_modes(
+            [
+                ("direct to Sales", sales.addr),
+                ("gateway (gRPC, HTTP/2)", gateway.addr),
+                ("Envoy + gateway (gRPC, h2c)", envoy.addr),
+            ],
+            &get_lead,
+        )
+        .await,
     };
 
-    let mut md = String::from(
-        "# Gateway benchmark\n\nUnary calls at concurrency 32 over 4 HTTP/2 connections, 5 s per mode after 1 s warm-up, \
-         loopback, everything on this machine. Tenancy, Sales, the gateway and the load generator each run on their \
+    let mut md = format!(
+        "# Gateway benchmark\n\nUnary calls at concurrency 32 over 4 HTTP/2 connections; per mode {ROUNDS} slices of \
+         {:.1} s (each after {:.1} s of warm-up), interleaved with the other modes and rotated; loopback, everything on \
+         this machine. Tenancy, Sales, the gateway and the load generator each run on their \
          own tokio runtime (2 worker threads each), Envoy is the real binary. Each call's table says whether the targets \
          hold for it.\n",
+        SLICE.as_secs_f64(),
+        WARM_UP.as_secs_f64(),
     );
     cheap.markdown(&mut md);
     typical.markdown(&mut md);
     let json = serde_json::json!({
         "concurrency": CONCURRENCY,
         "connections": CONNECTIONS,
-        "seconds_per_mode": RUN_FOR.as_secs_f64(),
+        "seconds_per_mode": SLICE.as_secs_f64() * ROUNDS as f64,
+        "rounds": ROUNDS,
         "calls": [cheap.json(), typical.json()],
     });
     let dir = target_dir().join("bench");
