@@ -95,36 +95,32 @@ impl Upstream {
         let count = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut failure = None;
-        // Connections that are up, round robin from this call's turn.
-        for slot in (0..count).map(|i| &self.slots[(start + i) % count]) {
-            let Some(sender) = slot.ready() else {
-                slot.reconnect_in_background();
-                continue;
-            };
-            match slot.send(sender, request).await {
-                Ok(response) => return Ok(response),
-                Err(Retry::No(error)) => return Err(error),
-                Err(Retry::Yes(back, error)) => {
-                    request = *back;
-                    failure = Some(error);
-                }
-            }
-        }
-        // None is up (first calls, or every replica failing): wait for a connection.
-        for slot in (0..count).map(|i| &self.slots[(start + i) % count]) {
-            let sender = match slot.connect().await {
-                Ok(sender) => sender,
-                Err(error) => {
-                    failure = Some(error);
-                    continue;
-                }
-            };
-            match slot.send(sender, request).await {
-                Ok(response) => return Ok(response),
-                Err(Retry::No(error)) => return Err(error),
-                Err(Retry::Yes(back, error)) => {
-                    request = *back;
-                    failure = Some(error);
+        // First the connections that are up, round robin from this call's turn; if none takes
+        // the call (first calls, or every replica failing), wait for a connection.
+        for wait in [false, true] {
+            for slot in (0..count).map(|i| &self.slots[(start + i) % count]) {
+                let sender = if wait {
+                    match slot.connect().await {
+                        Ok(sender) => sender,
+                        Err(error) => {
+                            failure = Some(error);
+                            continue;
+                        }
+                    }
+                } else {
+                    let Some(sender) = slot.ready() else {
+                        slot.reconnect_in_background();
+                        continue;
+                    };
+                    sender
+                };
+                match slot.send(sender, request).await {
+                    Ok(response) => return Ok(response),
+                    Err(Retry::No(error)) => return Err(error),
+                    Err(Retry::Yes(back, error)) => {
+                        request = *back;
+                        failure = Some(error);
+                    }
                 }
             }
         }
