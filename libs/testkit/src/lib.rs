@@ -12,6 +12,7 @@
 pub mod envoy;
 pub mod grpc;
 mod proxy;
+pub mod tenancy;
 
 pub use proxy::TcpProxy;
 

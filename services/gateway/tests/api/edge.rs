@@ -16,37 +16,6 @@ fn authenticated_calls(org_id: &str) -> Vec<(&'static str, Vec<u8>)> {
     )]
 }
 
-/// Encoded bytes passed through as a message (the client does not care about the type).
-#[derive(Clone, PartialEq)]
-struct Raw(Vec<u8>);
-
-impl std::fmt::Debug for Raw {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Raw({} bytes)", self.0.len())
-    }
-}
-
-impl prost::Message for Raw {
-    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
-        buf.put_slice(&self.0);
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-    fn encoded_len(&self) -> usize {
-        self.0.len()
-    }
-    fn clear(&mut self) {
-        self.0.clear();
-    }
-}
-
 #[tokio::test]
 async fn a_browser_signs_in_through_envoy_and_calls_an_authenticated_rpc() {
     let stack = Stack::start().await;
@@ -55,7 +24,7 @@ async fn a_browser_signs_in_through_envoy_and_calls_an_authenticated_rpc() {
 
     let token = stack.web_login(&tenant.email, "app.quill.example").await.expect("login through Envoy");
     for (path, body) in authenticated_calls(&tenant.org_id) {
-        let answer = stack.web(path, &Raw(body), Some("app.quill.example"), Some(&token), &[]).await;
+        let answer = stack.web(path, &RawMessage(body), Some("app.quill.example"), Some(&token), &[]).await;
         assert_status(&answer, Code::Ok);
         assert_eq!(answer.messages.len(), 1, "{path}");
     }

@@ -14,11 +14,12 @@ use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceCli
 use sentra_testkit::TestDatabase;
 use sentra_testkit::envoy::{Envoy, GrpcWebResponse, grpc_web_call};
 use sentra_testkit::grpc::wait_for_health;
+use sentra_testkit::tenancy;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tower::ServiceExt;
 
-pub const PASSWORD: &str = "correct horse 42";
+pub use sentra_testkit::tenancy::PASSWORD;
 pub const ORIGINS: &str = r"^https://app\.urbanquill\.com$";
 
 /// A running server task stopped on drop.
@@ -218,35 +219,14 @@ impl Stack {
 
     /// Signs up an organization (directly at Tenancy) and logs its owner in.
     pub async fn tenant(&self, name: &str) -> Tenant {
-        let email = format!("owner@{}.example", name.to_lowercase().replace(' ', "-"));
-        let signed = self
-            .tenancy_client
-            .clone()
-            .sign_up(pb::SignUpRequest {
-                organization_name: name.into(),
-                owner_email: email.clone(),
-                owner_display_name: format!("{name} Owner"),
-                password: PASSWORD.into(),
-                request_id: String::new(),
-            })
-            .await
-            .expect("sign up")
-            .into_inner();
-        let org = signed.organization.expect("organization");
+        let org = tenancy::sign_up(&self.tenancy_client, name).await.organization.expect("organization");
+        let email = tenancy::owner_email(name);
         let token = self.direct_login(&email, "").await;
         Tenant { org_id: org.id, email, token }
     }
 
     pub async fn direct_login(&self, email: &str, host: &str) -> String {
-        self.auth_client
-            .clone()
-            .login(pb::LoginRequest { email: email.into(), password: PASSWORD.into(), host: host.into() })
-            .await
-            .expect("login")
-            .into_inner()
-            .tokens
-            .expect("tokens")
-            .access_token
+        tenancy::login(&self.auth_client, email, host).await
     }
 
     /// A brand on `domain`, created by the tenant's owner.
@@ -320,3 +300,34 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
 }
 
 pub use sentra_testkit::grpc::bearer;
+
+/// Already-encoded bytes sent as a message.
+#[derive(Clone, PartialEq)]
+pub struct RawMessage(pub Vec<u8>);
+
+impl std::fmt::Debug for RawMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawMessage({} bytes)", self.0.len())
+    }
+}
+
+impl prost::Message for RawMessage {
+    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+        buf.put_slice(&self.0);
+    }
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}

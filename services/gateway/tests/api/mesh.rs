@@ -154,34 +154,3 @@ async fn a_browser_signs_in_and_calls_sales_and_finance_through_envoy() {
     .await;
     assert_status(&answer, Code::Unauthenticated);
 }
-
-/// Already-encoded bytes sent as a message.
-#[derive(Clone, PartialEq)]
-struct RawMessage(Vec<u8>);
-
-impl std::fmt::Debug for RawMessage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RawMessage({} bytes)", self.0.len())
-    }
-}
-
-impl prost::Message for RawMessage {
-    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
-        buf.put_slice(&self.0);
-    }
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-    fn encoded_len(&self) -> usize {
-        self.0.len()
-    }
-    fn clear(&mut self) {
-        self.0.clear();
-    }
-}

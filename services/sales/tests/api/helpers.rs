@@ -11,11 +11,12 @@ use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
 use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
 use sentra_proto::sentra::r#type::v1::Money;
 use sentra_testkit::TestDatabase;
+use sentra_testkit::tenancy;
 use tonic::transport::Channel;
 
 type Server = tokio::task::JoinHandle<Result<(), sentra_runtime::server::ServeError>>;
 
-pub const PASSWORD: &str = "correct horse 42";
+pub use sentra_testkit::tenancy::PASSWORD;
 
 /// Both services, running.
 pub struct World {
@@ -96,35 +97,14 @@ impl World {
     }
 
     pub async fn login(&self, email: &str, host: &str) -> String {
-        self.auth
-            .clone()
-            .login(tpb::LoginRequest { email: email.into(), password: PASSWORD.into(), host: host.into() })
-            .await
-            .expect("login")
-            .into_inner()
-            .tokens
-            .expect("tokens")
-            .access_token
+        tenancy::login(&self.auth, email, host).await
     }
 
     /// An agency with two brands and people in several roles.
     pub async fn agency(&self, name: &str) -> Agency {
         let slug = name.to_lowercase().replace(' ', "-");
-        let owner_email = format!("owner@{slug}.example");
-        let signed = self
-            .tenancy
-            .clone()
-            .sign_up(tpb::SignUpRequest {
-                organization_name: name.into(),
-                owner_email: owner_email.clone(),
-                owner_display_name: "Owner".into(),
-                password: PASSWORD.into(),
-                request_id: String::new(),
-            })
-            .await
-            .expect("sign up")
-            .into_inner();
-        signed.organization.expect("org");
+        let owner_email = tenancy::owner_email(name);
+        tenancy::sign_up(&self.tenancy, name).await.organization.expect("org");
         let owner = self.login(&owner_email, "").await;
         let brand = |n: &str| tpb::Brand {
             name: n.into(),

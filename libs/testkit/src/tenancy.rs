@@ -1,0 +1,44 @@
+//! The Tenancy steps every service's tests start with: an organization signed up, a person logged
+//! in. One copy, so the tests of Sales, Finance and the gateway set up tenants the same way.
+
+use sentra_proto::sentra::tenancy::v1 as pb;
+use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
+use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use tonic::transport::Channel;
+
+/// The password of every account the helpers create.
+pub const PASSWORD: &str = "correct horse 42";
+
+/// The owner email of organization `name`: `owner@<name, lower-case, dashes>.example`.
+pub fn owner_email(name: &str) -> String {
+    format!("owner@{}.example", name.to_lowercase().replace(' ', "-"))
+}
+
+/// Signs up organization `name`, owned by [`owner_email`] with [`PASSWORD`]; panics if refused.
+pub async fn sign_up(tenancy: &TenancyServiceClient<Channel>, name: &str) -> pb::SignUpResponse {
+    tenancy
+        .clone()
+        .sign_up(pb::SignUpRequest {
+            organization_name: name.into(),
+            owner_email: owner_email(name),
+            owner_display_name: format!("{name} Owner"),
+            password: PASSWORD.into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("sign up")
+        .into_inner()
+}
+
+/// Logs `email` in with [`PASSWORD`] on `host` ("" for none) and returns the access token; panics
+/// if refused.
+pub async fn login(auth: &AuthServiceClient<Channel>, email: &str, host: &str) -> String {
+    auth.clone()
+        .login(pb::LoginRequest { email: email.into(), password: PASSWORD.into(), host: host.into() })
+        .await
+        .expect("login")
+        .into_inner()
+        .tokens
+        .expect("tokens")
+        .access_token
+}
