@@ -4,7 +4,9 @@
 //! the value is dropped), its own RabbitMQ names and Redis key prefix ([`unique_prefix`]), so the
 //! whole suite runs in parallel against the machine's real servers without sharing state.
 //! [`TcpProxy`] sits between a service and a real server and can cut the connection, which is how
-//! outage and reconnect behaviour is tested without touching the shared servers.
+//! outage and reconnect behaviour is tested without touching the shared servers. [`envoy`] runs
+//! the real Envoy binary and speaks gRPC-Web to it, [`grpc`] holds the assertions every API test
+//! uses, and [`tenancy`] signs organizations up and logs people in.
 //!
 //! Addresses come from `SENTRA_TEST_POSTGRES_URL`, `SENTRA_TEST_REDIS_URL` and
 //! `SENTRA_TEST_AMQP_URL`, defaulting to the local servers.
