@@ -21,6 +21,9 @@
 //! EdDSA, the `kid` is unknown, the signature does not match, `exp` has passed (beyond a 5 s
 //! leeway), `iss` is not `sentra`, or the claims do not describe a well-formed staff or client
 //! principal. An unknown `kid` makes the verifier refetch its keys, at most once per 5 s.
+//! [`Verifier::with_token_cache`] lets a verifier remember tokens that passed, so a token seen
+//! again skips the signature check (never the expiry check, and not across a change of the key
+//! set); the gateway, which sees every call of every session, turns it on.
 //!
 //! # Layout
 //!

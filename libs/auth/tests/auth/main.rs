@@ -1,6 +1,7 @@
 //! Integration tests of sentra-auth: tokens, key rotation, the permission matrix, the tonic
 //! layer on a real server, and the docs/contracts staying in step with the matrix.
 
+mod cache;
 mod docs;
 mod layer;
 mod matrix;

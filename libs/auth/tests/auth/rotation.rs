@@ -11,25 +11,25 @@ use crate::staff_claims;
 
 /// A key source whose list the test changes, counting fetches.
 #[derive(Default)]
-struct Rotating {
-    keys: Mutex<Vec<PublicKey>>,
+pub(crate) struct Rotating {
+    pub(crate) keys: Mutex<Vec<PublicKey>>,
     fetches: AtomicUsize,
     delay: Duration,
     fail: std::sync::atomic::AtomicBool,
 }
 
 impl Rotating {
-    fn with(keys: &[&SigningKey]) -> Arc<Self> {
+    pub(crate) fn with(keys: &[&SigningKey]) -> Arc<Self> {
         let source = Rotating::default();
         source.set(keys);
         Arc::new(source)
     }
 
-    fn set(&self, keys: &[&SigningKey]) {
+    pub(crate) fn set(&self, keys: &[&SigningKey]) {
         *self.keys.lock().expect("lock") = keys.iter().map(|k| k.public_key()).collect();
     }
 
-    fn fetches(&self) -> usize {
+    pub(crate) fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }
 }
