@@ -19,8 +19,9 @@
 //!
 //! `/sentra.<context>.v1.<Service>/<Method>` goes to the upstream of `<context>` (`tenancy`,
 //! `sales`, `finance`, `comm`; `upstreams.<context>` lists one or more `http://host:port`). Calls
-//! ride `edge.connections_per_upstream` pooled HTTP/2 connections per address (hyper's connection
-//! API, see [`upstream`]), taken round robin per call across a context's addresses; request and
+//! ride `edge.connections_per_upstream` pooled HTTP/2 connections per address (the `h2` crate,
+//! driven from the call's own task, see [`upstream`]), taken round robin per call across a
+//! context's addresses; request and
 //! response bodies stream through untouched (never decoded). A path the contracts do not declare
 //! (with a usable rule) is answered `UNIMPLEMENTED` without touching any upstream. Adding an RPC to a
 //! contract needs no gateway change: the rule comes with it.
@@ -45,6 +46,10 @@
 //! Tokens are verified with keys fetched from Tenancy's `GetSigningKeys` (cached; an unknown `kid`
 //! triggers a refetch, at most every 5 s). Missing, malformed, expired or tampered tokens are
 //! `UNAUTHENTICATED`; missing rights are `PERMISSION_DENIED`; both before any upstream is called.
+//! A token that passed is remembered (`edge.token_cache` entries, 10 000 by default), so the
+//! Ed25519 signature of a session's token is checked once per gateway replica, not on every call;
+//! its expiry is still checked on every call, and a change of Tenancy's key set has every
+//! remembered token verified again.
 //!
 //! # White-label
 //!
@@ -92,13 +97,15 @@
 //! # Cost per call
 //!
 //! The gateway is on the path of every call, so the path is kept free of avoidable work: no Redis
-//! round trip while a lease lasts, no buffer task or balancer readiness polling in front of the
-//! HTTP/2 connection, no per-call strings for paths, rate-limit keys, host names, tokens,
-//! deadlines or id headers (borrowed, or formatted on the stack or once at start-up), and the
-//! request body goes to hyper unboxed. What remains is the second HTTP/2 hop itself (decode and
-//! re-encode of headers, one more socket each way), the runtime's request-context layer, token
-//! verification for authenticated calls, and the checks above. `cargo bench -p sentra-gateway`
-//! measures it against direct calls (see `benches/edge.rs`).
+//! round trip while a lease lasts, no Ed25519 check for a token already verified, no task or
+//! channel hop between the call and its upstream stream (see [`upstream`]), no per-call strings
+//! for paths, rate-limit keys, host names, tokens, deadlines or id headers (borrowed, or
+//! formatted on the stack or once at start-up), and rare slow paths (a Redis reservation, a brand
+//! lookup) boxed so that every call's future stays small as the server's layers move it. What
+//! remains is the second HTTP/2 hop itself (one more socket each way, whose writes and loopback
+//! delivery are the largest share; decode and re-encode of headers), the runtime's
+//! request-context layer, and the checks above. `cargo bench -p sentra-gateway` measures it
+//! against direct calls (see `benches/edge.rs`).
 
 pub mod config;
 pub mod error;
@@ -165,7 +172,8 @@ impl Application {
         let upstreams = proxy::upstreams(&config.upstreams.contexts(), &config.edge)?;
         let tenancy =
             lookups::tenancy_channel(&config.upstreams.tenancy, &config.edge)?.ok_or(StartupError::NoTenancy)?;
-        let verifier = Verifier::new(Arc::new(TenancyKeys::new(tenancy.clone(), config.edge.lookup_timeout)));
+        let verifier = Verifier::new(Arc::new(TenancyKeys::new(tenancy.clone(), config.edge.lookup_timeout)))
+            .with_token_cache(config.edge.token_cache);
         let brands = BrandResolver::new(tenancy, config.edge.brand_cache_ttl, config.edge.lookup_timeout);
         let redis = sentra_runtime::redis::connect(&config.redis)?;
         let limiter =

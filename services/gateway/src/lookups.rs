@@ -104,33 +104,38 @@ impl BrandResolver {
         {
             return Ok(*hit);
         }
+        // Boxed: the tonic call's future is large, and held inline it would grow every call's
+        // future, cache hit or not.
         let host = host.into_owned();
-        let mut request = tonic::Request::new(pb::ResolveBrandByDomainRequest { host: host.clone() });
-        request.set_timeout(self.timeout);
-        let answer = tokio::time::timeout(self.timeout, self.client.clone().resolve_brand_by_domain(request))
-            .await
-            .map_err(|_| EdgeError::BrandLookup(tonic::Status::deadline_exceeded("ResolveBrandByDomain timed out")))?;
-        let resolved = match answer {
-            Ok(answer) => {
-                let answer = answer.into_inner();
-                match (Uuid::parse_str(&answer.brand_id), Uuid::parse_str(&answer.organization_id)) {
-                    (Ok(brand_id), Ok(organization_id)) => Some(HostBrand { brand_id, organization_id }),
-                    _ => {
-                        return Err(EdgeError::BrandLookup(tonic::Status::internal(
-                            "ResolveBrandByDomain answered malformed ids",
-                        )));
-                    }
-                }
-            }
-            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => None,
-            Err(status) => return Err(EdgeError::BrandLookup(status)),
-        };
+        let resolved = Box::pin(self.fetch(&host)).await?;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= MAX_CACHED_HOSTS {
             cache.clear();
         }
         cache.insert(host, (resolved, Instant::now()));
         Ok(resolved)
+    }
+
+    /// Asks Tenancy (a cache miss).
+    async fn fetch(&self, host: &str) -> Result<Option<HostBrand>, EdgeError> {
+        let mut request = tonic::Request::new(pb::ResolveBrandByDomainRequest { host: host.to_owned() });
+        request.set_timeout(self.timeout);
+        let answer = tokio::time::timeout(self.timeout, self.client.clone().resolve_brand_by_domain(request))
+            .await
+            .map_err(|_| EdgeError::BrandLookup(tonic::Status::deadline_exceeded("ResolveBrandByDomain timed out")))?;
+        match answer {
+            Ok(answer) => {
+                let answer = answer.into_inner();
+                match (Uuid::parse_str(&answer.brand_id), Uuid::parse_str(&answer.organization_id)) {
+                    (Ok(brand_id), Ok(organization_id)) => Ok(Some(HostBrand { brand_id, organization_id })),
+                    _ => Err(EdgeError::BrandLookup(tonic::Status::internal(
+                        "ResolveBrandByDomain answered malformed ids",
+                    ))),
+                }
+            }
+            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => Ok(None),
+            Err(status) => Err(EdgeError::BrandLookup(status)),
+        }
     }
 }
 

@@ -69,7 +69,9 @@ pub fn service(
 + 'static {
     tower::service_fn(move |request: Request<axum::body::Body>| {
         let edge = edge.clone();
-        async move { Ok::<_, Infallible>(edge.handle(request).await) }
+        // Boxed here, once: the call's future is a few KB, and the router and server layers above
+        // would otherwise move it by value several times per call.
+        Box::pin(async move { Ok::<_, Infallible>(edge.handle(request).await) })
     })
 }
 

@@ -207,7 +207,9 @@ impl RateLimiter {
         if missing.is_empty() {
             return Ok(Decision::Allow);
         }
-        let answer = self.reserve(&missing).await;
+        // Boxed: the Redis call's future is several KB, and held inline it would make every
+        // call's future (moved through the server's layers) that large, lease or not.
+        let answer = Box::pin(self.reserve(&missing)).await;
         let now = Instant::now();
         let mut leases = self.lock();
         match answer {

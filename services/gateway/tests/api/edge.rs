@@ -223,3 +223,16 @@ async fn deadlines_are_capped_and_oversized_messages_refused() {
     let answer = stack.web(LOGIN, &big, None, None, &[]).await;
     assert_status(&answer, Code::ResourceExhausted);
 }
+
+#[tokio::test]
+async fn a_large_message_within_the_limit_streams_through_whole() {
+    // 300 KB: several times the upstream's initial HTTP/2 stream window (64 KB), so the request
+    // body reaches Tenancy only if the gateway waits for and follows its flow-control updates.
+    let stack = Stack::start().await;
+    let big =
+        pb::LoginRequest { email: "nobody@large.example".into(), password: "x1".repeat(150_000), host: String::new() };
+    let answer = stack.web(LOGIN, &big, None, None, &[]).await;
+    // Tenancy decoded the whole message and refused the unknown account.
+    assert_status(&answer, Code::Unauthenticated);
+    assert_eq!(stack.upstream.count("Login"), 1);
+}
