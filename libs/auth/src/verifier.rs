@@ -156,13 +156,13 @@ impl Verifier {
         // Read before verifying: a key change racing with this verification leaves the entry
         // under the older generation, so it is checked again on its next use.
         let generation = self.shared.generation.load(Ordering::Acquire);
-        let now = unix_now();
-        let leeway = i64::try_from(self.validation.leeway).unwrap_or(i64::MAX);
-        if let Some(principal) = tokens.get(token, generation, now.saturating_sub(leeway)) {
+        // The oldest `exp` still accepted: now minus this verifier's leeway.
+        let horizon = unix_now().saturating_sub(i64::try_from(self.validation.leeway).unwrap_or(i64::MAX));
+        if let Some(principal) = tokens.get(token, generation, horizon) {
             return Ok(principal);
         }
         let principal = self.verify_signed(token).await?;
-        tokens.insert(token, &principal, generation, now.saturating_sub(leeway));
+        tokens.insert(token, &principal, generation, horizon);
         Ok(principal)
     }
 

@@ -431,34 +431,21 @@ async fn main() {
     });
     let envoy = sentra_testkit::envoy::Envoy::start(gateway.addr, ".*").await;
 
-    let resolve = Call::ResolveBrand;
+    // Each call in three modes: straight to its service, through the gateway, through Envoy.
+    let modes = |direct: (&'static str, SocketAddr)| {
+        [direct, ("gateway (gRPC, HTTP/2)", gateway.addr), ("Envoy + gateway (gRPC, h2c)", envoy.addr)]
+    };
     let cheap = Series {
         call: "TenancyService/ResolveBrandByDomain (PUBLIC)",
         targeted: false,
-        rows: measure_modes(
-            [
-                ("direct to Tenancy", tenancy.addr),
-                ("gateway (gRPC, HTTP/2)", gateway.addr),
-                ("Envoy + gateway (gRPC, h2c)", envoy.addr),
-            ],
-            &resolve,
-        )
-        .await,
+        rows: measure_modes(modes(("direct to Tenancy", tenancy.addr)), &Call::ResolveBrand).await,
     };
     let get_lead =
         Call::GetLead { lead_id, bearer: format!("Bearer {token}").parse().unwrap(), brand: brand.parse().unwrap() };
     let typical = Series {
         call: "SalesService/GetLead (staff token, BRAND rule)",
         targeted: true,
-        rows: measure_modes(
-            [
-                ("direct to Sales", sales.addr),
-                ("gateway (gRPC, HTTP/2)", gateway.addr),
-                ("Envoy + gateway (gRPC, h2c)", envoy.addr),
-            ],
-            &get_lead,
-        )
-        .await,
+        rows: measure_modes(modes(("direct to Sales", sales.addr)), &get_lead).await,
     };
 
     let mut md = format!(

@@ -21,10 +21,10 @@
 //! `sales`, `finance`, `comm`; `upstreams.<context>` lists one or more `http://host:port`). Calls
 //! ride `edge.connections_per_upstream` pooled HTTP/2 connections per address (the `h2` crate,
 //! driven from the call's own task, see [`upstream`]), taken round robin per call across a
-//! context's addresses; request and
-//! response bodies stream through untouched (never decoded). A path the contracts do not declare
-//! (with a usable rule) is answered `UNIMPLEMENTED` without touching any upstream. Adding an RPC to a
-//! contract needs no gateway change: the rule comes with it.
+//! context's addresses; request and response bodies stream through untouched (never decoded). A
+//! path the contracts do not declare (with a usable rule) is answered `UNIMPLEMENTED` without
+//! touching any upstream. Adding an RPC to a contract needs no gateway change: the rule comes with
+//! it.
 //!
 //! # Public methods and the policy
 //!

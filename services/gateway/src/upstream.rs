@@ -237,17 +237,10 @@ impl Future for Pipe {
             }
             match ready!(Pin::new(&mut this.body).poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
+                    // Never empty: `LimitedBody` drops empty DATA frames.
                     Ok(chunk) => {
-                        let end = this.body.is_end_stream();
-                        if chunk.is_empty() {
-                            if end {
-                                this.stream.send_data(chunk, true).map_err(|_| PipeError::Stream)?;
-                                return Poll::Ready(Ok(()));
-                            }
-                            continue;
-                        }
                         this.stream.reserve_capacity(1);
-                        this.pending = Some((chunk, end));
+                        this.pending = Some((chunk, this.body.is_end_stream()));
                     }
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
