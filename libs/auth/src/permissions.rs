@@ -164,6 +164,26 @@ pub fn matrix_markdown() -> String {
     out
 }
 
+/// Renders the matrix as pretty JSON, one object per permission: what the web apps read to offer
+/// only the actions a role may take (`web/shared/src/permissions.json`; a test keeps it equal).
+pub fn matrix_json() -> String {
+    let rows: Vec<serde_json::Value> = MATRIX
+        .iter()
+        .map(|grant| {
+            serde_json::json!({
+                "permission": grant.permission,
+                "scope": grant.scope.as_str(),
+                "org_roles": grant.org_roles.iter().map(OrgRole::as_str).collect::<Vec<_>>(),
+                "brand_roles": grant.brand_roles.iter().map(BrandRole::as_str).collect::<Vec<_>>(),
+                "portal": grant.portal,
+            })
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&rows).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -12,6 +12,15 @@ fn crate_docs_show_the_current_matrix() {
     assert!(lib.contains(&expected), "the permission table in src/lib.rs is out of date; replace it with:\n{expected}");
 }
 
+/// The web apps decide which actions to offer from a copy of the matrix; it must be this one.
+#[test]
+fn web_apps_carry_the_current_matrix() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/shared/src/permissions.json");
+    let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+    let expected = permissions::matrix_json();
+    assert!(shipped == expected, "{} is out of date; replace it with:\n{expected}", path.display());
+}
+
 fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("readable proto dir") {
         let path = entry.expect("dir entry").path();
