@@ -79,15 +79,18 @@ impl Finance {
         Ok(self.directory.brand(&who.token, who.tenant(), brand).await?)
     }
 
-    /// An invoice the caller may read; portal clients only their own.
+    /// An invoice the caller may read; portal clients only their own, and only once issued.
     pub async fn invoice(&self, who: &Caller, id: Uuid) -> Result<Loaded<Invoice>> {
         let invoice = match self.store.load::<Invoice>(who.tenant(), &id.to_string()).await {
             Ok(loaded) if loaded.version > 0 => loaded,
             Ok(_) | Err(EventStoreError::TenantMismatch) => return Err(FinanceError::NotFound("invoice")),
             Err(other) => return Err(other.into()),
         };
+        // Clients see their own invoices once issued: a draft is still the agency's work.
         if let Some(portal) = &who.principal.portal
-            && (portal.client_id != invoice.state.client_id || portal.brand_id != invoice.state.brand_id)
+            && (portal.client_id != invoice.state.client_id
+                || portal.brand_id != invoice.state.brand_id
+                || invoice.state.status == crate::domain::invoice::Status::Draft)
         {
             return Err(FinanceError::NotFound("invoice"));
         }

@@ -300,6 +300,21 @@ impl FinanceService for FinanceApi {
                 Ok(s) => Ok(s.as_str_name().trim_start_matches("INVOICE_STATUS_").to_ascii_lowercase()),
             })
             .collect::<Result<Vec<_>>>()?;
+        // Portal clients never see drafts (the agency's work in progress).
+        let statuses = if who.principal.portal.is_some() {
+            let asked_only_drafts = !statuses.is_empty() && statuses.iter().all(|s| s == "draft");
+            if asked_only_drafts {
+                return Ok(Response::new(pb::ListInvoicesResponse::default()));
+            }
+            let issued = ["issued", "partially_paid", "paid", "overdue", "void"];
+            if statuses.is_empty() {
+                issued.iter().map(|s| (*s).to_owned()).collect()
+            } else {
+                statuses.into_iter().filter(|s| s != "draft").collect()
+            }
+        } else {
+            statuses
+        };
         let (brands, client) = match &who.principal.portal {
             Some(portal) => (Some(vec![portal.brand_id]), Some(portal.client_id)),
             None => (

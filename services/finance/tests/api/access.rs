@@ -204,6 +204,7 @@ async fn portal_clients_see_only_their_own_invoices() {
     let other = world.client(&agency, "Other Client").await;
     let mine = issued(&world, &agency, &client).await;
     let theirs = issued(&world, &agency, &other).await;
+    let unissued = world.draft(&agency.finance, &agency, &client, 70_000, 30).await;
     world
         .tenancy
         .clone()
@@ -235,6 +236,14 @@ async fn portal_clients_see_only_their_own_invoices() {
         f.get_invoice(bearer(&portal, pb::GetInvoiceRequest { invoice_id: theirs.id.clone() })).await,
         Code::NotFound,
     );
+    // A draft of their own is still the agency's work: not shown, not listed, not even on request.
+    expect_code(
+        f.get_invoice(bearer(&portal, pb::GetInvoiceRequest { invoice_id: unissued.id.clone() })).await,
+        Code::NotFound,
+    );
+    let drafts_only = pb::ListInvoicesRequest { statuses: vec![pb::InvoiceStatus::Draft.into()], ..Default::default() };
+    let listed = f.list_invoices(bearer(&portal, drafts_only)).await.unwrap().into_inner();
+    assert!(listed.invoices.is_empty(), "{listed:?}");
     crate::helpers::eventually("the portal's invoice list", || {
         let mut f = f.clone();
         let request = bearer(&portal, pb::ListInvoicesRequest { client_id: other.clone(), ..Default::default() });
