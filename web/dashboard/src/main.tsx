@@ -1,0 +1,17 @@
+import '@mantine/core/styles.css';
+import '@mantine/notifications/styles.css';
+import '@mantine/charts/styles.css';
+import '@sentra/shared/ui/print.css';
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { RouterProvider } from 'react-router';
+import { Boot } from '@sentra/shared/ui';
+import { router } from './routes';
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <Boot app="dashboard">
+      <RouterProvider router={router} />
+    </Boot>
+  </StrictMode>,
+);

@@ -1,0 +1,412 @@
+/**
+ * The pipeline board: leads as cards in stage columns. Drag a card (or use its "Move" menu, by
+ * keyboard or on a phone) to move it; the move carries the card's etag, and if someone else
+ * changed the lead meanwhile the card goes back, the lead is shown as it stands, and a message
+ * says so. Dropping on Won converts, on Lost asks for a reason.
+ */
+import { useState } from 'react';
+import {
+  ActionIcon,
+  Alert,
+  Badge,
+  Box,
+  Button,
+  Card,
+  Group,
+  Menu,
+  ScrollArea,
+  Select,
+  Stack,
+  Text,
+  TextInput,
+} from '@mantine/core';
+import { useDebouncedValue } from '@mantine/hooks';
+import { notifications } from '@mantine/notifications';
+import {
+  DndContext,
+  KeyboardSensor,
+  PointerSensor,
+  useDraggable,
+  useDroppable,
+  useSensor,
+  useSensors,
+  type DragEndEvent,
+} from '@dnd-kit/core';
+import { useInfiniteQuery } from '@connectrpc/connect-query';
+import { Link } from 'react-router';
+import { SalesService } from '@sentra/shared/api';
+import { LeadStage, type Lead } from '@sentra/shared/gen/sentra/sales/v1/resources_pb';
+import { STAGE_COLOR, STAGE_LABEL } from '@sentra/shared/labels';
+import { formatMoney } from '@sentra/shared/money';
+import { P, canSomewhere, canWriteLead } from '@sentra/shared/permissions';
+import { ErrorAlert, PageHeader, usePrincipal, useSentra } from '@sentra/shared/ui';
+import type { Principal } from '@sentra/shared/claims';
+import { arrangeColumns, moveLead, planMove } from '../board/logic';
+import { useScope } from '../layout/scope';
+import { useInvalidate, useUsers } from '../data';
+import { LeadForm } from '../leads/LeadForm';
+import { ConvertDialog, LostDialog } from '../leads/actions';
+
+const COLUMNS = [
+  LeadStage.NEW,
+  LeadStage.CONTACTED,
+  LeadStage.QUALIFIED,
+  LeadStage.PROPOSAL,
+  LeadStage.NEGOTIATION,
+  LeadStage.WON,
+  LeadStage.LOST,
+] as const;
+
+const PAGE = 100;
+
+interface Filters {
+  brandId: string;
+  assigneeId: string;
+  query: string;
+}
+
+function useColumn(stage: LeadStage, filters: Filters) {
+  return useInfiniteQuery(
+    SalesService.method.listLeads,
+    { ...filters, stages: [stage], pageSize: PAGE, pageToken: '' },
+    { pageParamKey: 'pageToken', getNextPageParam: (last) => last.nextPageToken || undefined },
+  );
+}
+
+function LeadCard({
+  lead,
+  principal,
+  assignee,
+  conflict,
+  onMove,
+}: {
+  lead: Lead;
+  principal: Principal;
+  assignee: string;
+  conflict: boolean;
+  onMove: (lead: Lead, to: LeadStage) => void;
+}) {
+  const writable = canWriteLead(principal, lead);
+  const { attributes, listeners, setNodeRef, transform, isDragging } = useDraggable({
+    id: lead.id,
+    data: { lead },
+    disabled: !writable,
+  });
+  const style = transform ? { transform: `translate3d(${transform.x}px, ${transform.y}px, 0)`, zIndex: 10 } : undefined;
+  const targets = COLUMNS.filter((s) => planMove(lead.stage, s).kind !== 'illegal' && s !== lead.stage);
+  return (
+    <Card
+      ref={setNodeRef}
+      withBorder
+      padding="sm"
+      radius="md"
+      shadow={isDragging ? 'md' : 'xs'}
+      style={{
+        ...style,
+        cursor: writable ? 'grab' : 'default',
+        opacity: isDragging ? 0.85 : 1,
+        outline: conflict ? '2px solid var(--mantine-color-red-6)' : undefined,
+        touchAction: 'manipulation',
+      }}
+      data-testid="lead-card"
+      data-lead-id={lead.id}
+      data-stage={STAGE_LABEL[lead.stage]}
+      data-writable={writable}
+      data-conflict={conflict || undefined}
+      {...(writable ? listeners : {})}
+      {...(writable ? attributes : {})}
+      aria-roledescription={writable ? 'draggable lead' : undefined}
+      aria-label={`${lead.contactName}${lead.company ? `, ${lead.company}` : ''}`}
+    >
+      <Group justify="space-between" wrap="nowrap" align="flex-start" gap={4}>
+        <Box style={{ minWidth: 0 }}>
+          <Text
+            component={Link}
+            to={`/leads/${lead.id}`}
+            fw={600}
+            size="sm"
+            truncate
+            display="block"
+            onPointerDown={(e: React.PointerEvent) => e.stopPropagation()}
+          >
+            {lead.contactName}
+          </Text>
+          {lead.company && (
+            <Text size="xs" c="dimmed" truncate>
+              {lead.company}
+            </Text>
+          )}
+        </Box>
+        {writable && targets.length > 0 && (
+          <Menu position="bottom-end" withinPortal>
+            <Menu.Target>
+              <ActionIcon
+                variant="subtle"
+                size="sm"
+                aria-label={`Move ${lead.contactName}`}
+                onPointerDown={(e: React.PointerEvent) => e.stopPropagation()}
+                onKeyDown={(e: React.KeyboardEvent) => e.stopPropagation()}
+              >
+                ⋯
+              </ActionIcon>
+            </Menu.Target>
+            <Menu.Dropdown>
+              <Menu.Label>Move to</Menu.Label>
+              {targets.map((s) => (
+                <Menu.Item key={s} onClick={() => onMove(lead, s)}>
+                  {STAGE_LABEL[s]}
+                </Menu.Item>
+              ))}
+            </Menu.Dropdown>
+          </Menu>
+        )}
+      </Group>
+      <Group justify="space-between" mt={6} gap={4} wrap="nowrap">
+        <Text size="xs" fw={500} style={{ fontVariantNumeric: 'tabular-nums' }}>
+          {lead.estimatedValue?.currencyCode ? formatMoney(lead.estimatedValue) : ''}
+        </Text>
+        <Text size="xs" c="dimmed" truncate>
+          {assignee || 'Unassigned'}
+        </Text>
+      </Group>
+    </Card>
+  );
+}
+
+function Column({
+  stage,
+  query,
+  leads,
+  children,
+}: {
+  stage: LeadStage;
+  query: ReturnType<typeof useColumn>;
+  leads: Lead[];
+  children: React.ReactNode;
+}) {
+  const { setNodeRef, isOver } = useDroppable({ id: String(stage), data: { stage } });
+  return (
+    <Stack
+      ref={setNodeRef}
+      gap="xs"
+      p="xs"
+      w={260}
+      miw={260}
+      style={{
+        borderRadius: 'var(--mantine-radius-md)',
+        background: isOver ? 'var(--mantine-color-brand-0)' : 'var(--mantine-color-gray-0)',
+        alignSelf: 'flex-start',
+        minHeight: 200,
+      }}
+      data-testid="board-column"
+      data-stage={STAGE_LABEL[stage]}
+      aria-label={`${STAGE_LABEL[stage]} column`}
+      role="region"
+    >
+      <Group justify="space-between">
+        <Badge color={STAGE_COLOR[stage]} variant="light">
+          {STAGE_LABEL[stage]}
+        </Badge>
+        <Text size="xs" c="dimmed" data-testid="column-count">
+          {leads.length}
+          {query.hasNextPage ? '+' : ''}
+        </Text>
+      </Group>
+      {query.error && <ErrorAlert error={query.error} onRetry={() => void query.refetch()} />}
+      {children}
+      {query.isPending && (
+        <Text size="xs" c="dimmed" ta="center">
+          Loading…
+        </Text>
+      )}
+      {!query.isPending && leads.length === 0 && (
+        <Text size="xs" c="dimmed" ta="center" py="md">
+          No leads
+        </Text>
+      )}
+      {query.hasNextPage && (
+        <Button size="xs" variant="subtle" loading={query.isFetchingNextPage} onClick={() => void query.fetchNextPage()}>
+          Show more
+        </Button>
+      )}
+    </Stack>
+  );
+}
+
+/** One query per column; `COLUMNS` never changes, so the hooks keep their order. */
+function useColumns(filters: Filters) {
+  return COLUMNS.map((stage) => useColumn(stage, filters));
+}
+
+interface ConflictNote {
+  leadId: string;
+  text: string;
+}
+
+export default function Board() {
+  const principal = usePrincipal();
+  const { clients } = useSentra();
+  const scope = useScope();
+  const users = useUsers();
+  const invalidate = useInvalidate();
+  const [search, setSearch] = useState('');
+  const [debounced] = useDebouncedValue(search, 300);
+  const [assignee, setAssignee] = useState<string>('');
+  const [overrides, setOverrides] = useState<Map<string, Lead>>(new Map());
+  const [conflict, setConflict] = useState<ConflictNote | null>(null);
+  const [failure, setFailure] = useState<unknown>(null);
+  const [creating, setCreating] = useState(false);
+  const [converting, setConverting] = useState<Lead | null>(null);
+  const [losing, setLosing] = useState<Lead | null>(null);
+  const filters: Filters = { brandId: scope.brandId ?? '', assigneeId: assignee, query: debounced.trim() };
+  const queries = useColumns(filters);
+  const fetched = queries.flatMap((query) => query.data?.pages.flatMap((page) => page.leads) ?? []);
+  const columns = arrangeColumns(fetched, overrides, COLUMNS);
+  const sensors = useSensors(useSensor(PointerSensor, { activationConstraint: { distance: 6 } }), useSensor(KeyboardSensor));
+
+  const setOverride = (id: string, lead: Lead | null) =>
+    setOverrides((old) => {
+      const next = new Map(old);
+      if (lead) next.set(id, lead);
+      else next.delete(id);
+      return next;
+    });
+
+  /** Refetches the columns, then lets the fetched picture replace the local one. */
+  const settle = async (id: string) => {
+    await invalidate(SalesService);
+    setOverride(id, null);
+  };
+
+  async function move(lead: Lead, to: LeadStage) {
+    const plan = planMove(lead.stage, to);
+    setFailure(null);
+    switch (plan.kind) {
+      case 'none':
+        return;
+      case 'illegal':
+        notifications.show({ color: 'yellow', title: 'Not a possible move', message: plan.reason });
+        return;
+      case 'convert':
+        setConverting(lead);
+        return;
+      case 'mark-lost':
+        setLosing(lead);
+        return;
+      case 'change-stage': {
+        setConflict(null);
+        setOverride(lead.id, { ...lead, stage: plan.to });
+        const outcome = await moveLead(clients.sales, lead, plan.to);
+        if (outcome.ok) {
+          setOverride(lead.id, outcome.lead);
+        } else if (outcome.conflict) {
+          const now = outcome.fresh ?? lead;
+          setOverride(lead.id, outcome.fresh);
+          setConflict({
+            leadId: lead.id,
+            text: `${now.contactName} was changed by someone else in the meantime and is now in ${STAGE_LABEL[now.stage]}. Your move was not applied; the lead is shown as it is now.`,
+          });
+        } else {
+          setOverride(lead.id, null);
+          setFailure(outcome.problem);
+        }
+        await settle(lead.id);
+      }
+    }
+  }
+
+  const onDragEnd = (event: DragEndEvent) => {
+    const lead = event.active.data.current?.lead as Lead | undefined;
+    const stage = event.over?.data.current?.stage as LeadStage | undefined;
+    if (lead && stage !== undefined) void move(lead, stage);
+  };
+
+  const canCreate = canSomewhere(principal, P.leadWrite);
+  return (
+    <>
+      <PageHeader
+        title="Pipeline"
+        actions={
+          canCreate && (
+            <Button onClick={() => setCreating(true)} data-testid="new-lead">
+              New lead
+            </Button>
+          )
+        }
+      />
+      <Group mb="md" gap="sm" align="flex-end">
+        <TextInput
+          label="Search"
+          placeholder="Name, email or company"
+          value={search}
+          onChange={(e) => setSearch(e.currentTarget.value)}
+          w={260}
+        />
+        <Select
+          label="Assignee"
+          w={220}
+          data={[
+            { value: '', label: 'Anyone' },
+            { value: principal.userId, label: 'Me' },
+            ...users.users.filter((u) => u.id !== principal.userId).map((u) => ({ value: u.id, label: u.displayName })),
+          ]}
+          value={assignee}
+          onChange={(v) => setAssignee(v ?? '')}
+          allowDeselect={false}
+          searchable
+        />
+      </Group>
+      {conflict && (
+        <Alert color="orange" mb="md" role="alert" withCloseButton onClose={() => setConflict(null)} data-testid="conflict-message">
+          {conflict.text}
+        </Alert>
+      )}
+      {failure !== null && (
+        <Box mb="md">
+          <ErrorAlert error={failure} title="The lead was not moved" />
+        </Box>
+      )}
+      <DndContext sensors={sensors} onDragEnd={onDragEnd}>
+        <ScrollArea type="auto" offsetScrollbars>
+          <Group align="flex-start" wrap="nowrap" gap="sm" pb="md" data-testid="board">
+            {COLUMNS.map((stage, i) => {
+              const leads = columns.get(stage) ?? [];
+              return (
+                <Column key={stage} stage={stage} query={queries[i]!} leads={leads}>
+                  {leads.map((lead) => (
+                    <LeadCard
+                      key={lead.id}
+                      lead={lead}
+                      principal={principal}
+                      assignee={users.name(lead.assigneeId)}
+                      conflict={conflict?.leadId === lead.id}
+                      onMove={(l, to) => void move(l, to)}
+                    />
+                  ))}
+                </Column>
+              );
+            })}
+          </Group>
+        </ScrollArea>
+      </DndContext>
+      <LeadForm
+        opened={creating}
+        onClose={() => setCreating(false)}
+        brandId={scope.brandId}
+        onSaved={(lead) => {
+          notifications.show({ color: 'green', message: `Lead ${lead.contactName} created.` });
+          void invalidate(SalesService);
+        }}
+      />
+      <ConvertDialog
+        lead={converting}
+        onClose={() => setConverting(null)}
+        onDone={(lead) => {
+          notifications.show({ color: 'green', message: `${lead.contactName} is now a client.` });
+          void settle(lead.id);
+        }}
+      />
+      <LostDialog lead={losing} onClose={() => setLosing(null)} onDone={(lead) => void settle(lead.id)} />
+    </>
+  );
+}
