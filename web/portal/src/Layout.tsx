@@ -2,7 +2,7 @@
  * The portal's frame: the brand's name and colours, the client's name, sign out. People who do not
  * belong here (staff, or a client of another brand) get a page that says so.
  */
-import { AppShell, Button, Container, Group, Text } from '@mantine/core';
+import { Anchor, AppShell, Button, Container, Group, Text } from '@mantine/core';
 import { Outlet } from 'react-router';
 import { BrandMark, FullPage, usePrincipal, useSentra } from '@sentra/shared/ui';
 
@@ -33,7 +33,7 @@ export function Layout() {
             <Group gap="sm" wrap="nowrap">
               {brand.supportEmail && (
                 <Text size="sm" visibleFrom="sm">
-                  Help: <a href={`mailto:${brand.supportEmail}`}>{brand.supportEmail}</a>
+                  Help: <Anchor href={`mailto:${brand.supportEmail}`}>{brand.supportEmail}</Anchor>
                 </Text>
               )}
               <Button variant="default" size="xs" onClick={() => void session.signOut()}>

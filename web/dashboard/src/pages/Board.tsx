@@ -4,7 +4,7 @@
  * changed the lead meanwhile the card goes back, the lead is shown as it stands, and a message
  * says so. Dropping on Won converts, on Lost asks for a reason.
  */
-import { useState } from 'react';
+import { memo, useCallback, useRef, useState } from 'react';
 import {
   ActionIcon,
   Alert,
@@ -73,51 +73,21 @@ function useColumn(stage: LeadStage, filters: Filters) {
   );
 }
 
-function LeadCard({
-  lead,
-  principal,
-  assignee,
-  conflict,
-  onMove,
-}: {
+interface CardProps {
   lead: Lead;
-  principal: Principal;
+  writable: boolean;
   assignee: string;
-  conflict: boolean;
   onMove: (lead: Lead, to: LeadStage) => void;
-}) {
-  const writable = canWriteLead(principal, lead);
-  const { attributes, listeners, setNodeRef, transform, isDragging } = useDraggable({
-    id: lead.id,
-    data: { lead },
-    disabled: !writable,
-  });
-  const style = transform ? { transform: `translate3d(${transform.x}px, ${transform.y}px, 0)`, zIndex: 10 } : undefined;
+}
+
+/**
+ * What a card shows. Memoized: while a card is dragged, dnd-kit re-renders every draggable on
+ * each pointer move, and only the thin wrapper below should pay for that, not 500 card bodies.
+ */
+const CardBody = memo(function CardBody({ lead, writable, assignee, onMove }: CardProps) {
   const targets = COLUMNS.filter((s) => planMove(lead.stage, s).kind !== 'illegal' && s !== lead.stage);
   return (
-    <Card
-      ref={setNodeRef}
-      withBorder
-      padding="sm"
-      radius="md"
-      shadow={isDragging ? 'md' : 'xs'}
-      style={{
-        ...style,
-        cursor: writable ? 'grab' : 'default',
-        opacity: isDragging ? 0.85 : 1,
-        outline: conflict ? '2px solid var(--mantine-color-red-6)' : undefined,
-        touchAction: 'manipulation',
-      }}
-      data-testid="lead-card"
-      data-lead-id={lead.id}
-      data-stage={STAGE_LABEL[lead.stage]}
-      data-writable={writable}
-      data-conflict={conflict || undefined}
-      {...(writable ? listeners : {})}
-      {...(writable ? attributes : {})}
-      aria-roledescription={writable ? 'draggable lead' : undefined}
-      aria-label={`${lead.contactName}${lead.company ? `, ${lead.company}` : ''}`}
-    >
+    <Card withBorder padding="sm" radius="md" shadow="xs">
       <Group justify="space-between" wrap="nowrap" align="flex-start" gap={4}>
         <Box style={{ minWidth: 0 }}>
           <Text
@@ -171,6 +141,53 @@ function LeadCard({
       </Group>
     </Card>
   );
+});
+
+function LeadCard({
+  lead,
+  principal,
+  assignee,
+  conflict,
+  onMove,
+}: {
+  lead: Lead;
+  principal: Principal;
+  assignee: string;
+  conflict: boolean;
+  onMove: (lead: Lead, to: LeadStage) => void;
+}) {
+  const writable = canWriteLead(principal, lead);
+  const { attributes, listeners, setNodeRef, transform, isDragging } = useDraggable({
+    id: lead.id,
+    data: { lead },
+    disabled: !writable,
+  });
+  return (
+    <div
+      ref={setNodeRef}
+      style={{
+        transform: transform ? `translate3d(${transform.x}px, ${transform.y}px, 0)` : undefined,
+        zIndex: transform ? 10 : undefined,
+        cursor: writable ? 'grab' : 'default',
+        opacity: isDragging ? 0.85 : 1,
+        borderRadius: 'var(--mantine-radius-md)',
+        outline: conflict ? '2px solid var(--mantine-color-red-6)' : undefined,
+        boxShadow: isDragging ? 'var(--mantine-shadow-md)' : undefined,
+        touchAction: 'manipulation',
+      }}
+      data-testid="lead-card"
+      data-lead-id={lead.id}
+      data-stage={STAGE_LABEL[lead.stage]}
+      data-writable={writable}
+      data-conflict={conflict || undefined}
+      {...(writable ? listeners : {})}
+      {...(writable ? attributes : {})}
+      aria-roledescription={writable ? 'draggable lead' : undefined}
+      aria-label={`${lead.contactName}${lead.company ? `, ${lead.company}` : ''}`}
+    >
+      <CardBody lead={lead} writable={writable} assignee={assignee} onMove={onMove} />
+    </div>
+  );
 }
 
 function Column({
@@ -190,8 +207,8 @@ function Column({
       ref={setNodeRef}
       gap="xs"
       p="xs"
-      w={260}
-      miw={260}
+      w={232}
+      miw={232}
       style={{
         borderRadius: 'var(--mantine-radius-md)',
         background: isOver ? 'var(--mantine-color-brand-0)' : 'var(--mantine-color-gray-0)',
@@ -315,6 +332,11 @@ export default function Board() {
     }
   }
 
+  // One callback for every card's menu, stable across renders so memoized cards stay put.
+  const moveRef = useRef(move);
+  moveRef.current = move;
+  const onMove = useCallback((lead: Lead, to: LeadStage) => void moveRef.current(lead, to), []);
+
   const onDragEnd = (event: DragEndEvent) => {
     const lead = event.active.data.current?.lead as Lead | undefined;
     const stage = event.over?.data.current?.stage as LeadStage | undefined;
@@ -380,7 +402,7 @@ export default function Board() {
                       principal={principal}
                       assignee={users.name(lead.assigneeId)}
                       conflict={conflict?.leadId === lead.id}
-                      onMove={(l, to) => void move(l, to)}
+                      onMove={onMove}
                     />
                   ))}
                 </Column>

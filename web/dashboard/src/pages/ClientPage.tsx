@@ -27,7 +27,18 @@ import type { Client } from '@sentra/shared/gen/sentra/sales/v1/resources_pb';
 import { formatMinor } from '@sentra/shared/money';
 import { fieldError, toProblem, type Problem } from '@sentra/shared/errors';
 import { P, can } from '@sentra/shared/permissions';
-import { ConfirmDialog, ErrorAlert, InvoicesTable, OrdersTable, PageHeader, QueryView, When, usePrincipal } from '@sentra/shared/ui';
+import {
+  ConfirmDialog,
+  ErrorAlert,
+  InvoicesTable,
+  OrdersTable,
+  PageHeader,
+  Pager,
+  QueryView,
+  When,
+  usePaging,
+  usePrincipal,
+} from '@sentra/shared/ui';
 import { useBrands, useInvalidate } from '../data';
 
 function EditClient({ client, opened, onClose }: { client: Client; opened: boolean; onClose: () => void }) {
@@ -143,7 +154,13 @@ function PortalAccess({ client }: { client: Client }) {
 function Orders({ client }: { client: Client }) {
   const principal = usePrincipal();
   const navigate = useNavigate();
-  const orders = useQuery(SalesService.method.listOrders, { clientId: client.id, brandId: client.brandId, pageSize: 50 });
+  const paging = usePaging(client.id);
+  const orders = useQuery(SalesService.method.listOrders, {
+    clientId: client.id,
+    brandId: client.brandId,
+    pageSize: 20,
+    pageToken: paging.token,
+  });
   const create = useMutation(SalesService.method.createOrder);
   const [requestId] = useState(() => crypto.randomUUID());
   const { byId } = useBrands();
@@ -171,13 +188,20 @@ function Orders({ client }: { client: Client }) {
       <QueryView query={orders} isEmpty={(d) => d.orders.length === 0} empty="No orders yet.">
         {(data) => <OrdersTable orders={data.orders} href={(o) => `/orders/${o.id}`} />}
       </QueryView>
+      <Pager paging={paging} nextToken={orders.data?.nextPageToken} />
     </Card>
   );
 }
 
 function Finance({ client }: { client: Client }) {
   const balance = useQuery(FinanceService.method.getClientBalance, { clientId: client.id, brandId: client.brandId });
-  const invoices = useQuery(FinanceService.method.listInvoices, { clientId: client.id, brandId: client.brandId, pageSize: 50 });
+  const paging = usePaging(client.id);
+  const invoices = useQuery(FinanceService.method.listInvoices, {
+    clientId: client.id,
+    brandId: client.brandId,
+    pageSize: 20,
+    pageToken: paging.token,
+  });
   return (
     <Stack>
       <Card withBorder>
@@ -228,6 +252,7 @@ function Finance({ client }: { client: Client }) {
         <QueryView query={invoices} isEmpty={(d) => d.invoices.length === 0} empty="No invoices yet.">
           {(data) => <InvoicesTable invoices={data.invoices} href={(i) => `/finance/invoices/${i.id}`} />}
         </QueryView>
+        <Pager paging={paging} nextToken={invoices.data?.nextPageToken} />
       </Card>
     </Stack>
   );

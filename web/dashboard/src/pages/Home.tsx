@@ -56,7 +56,14 @@ function Summary({ data }: { data: GetPipelineSummaryResponse }) {
         <Title order={4} mb="sm">
           Leads per stage
         </Title>
-        <BarChart h={240} data={chart} dataKey="stage" series={[{ name: 'Leads', color: 'brand.6' }]} tickLine="y" />
+        <BarChart
+          h={240}
+          data={chart}
+          dataKey="stage"
+          series={[{ name: 'Leads', color: 'brand.6' }]}
+          tickLine="y"
+          yAxisProps={{ allowDecimals: false }}
+        />
       </Card>
       <Card withBorder>
         <Table.ScrollContainer minWidth={420}>

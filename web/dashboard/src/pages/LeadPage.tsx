@@ -81,8 +81,31 @@ function Notes({ lead, writable, onAdded }: { lead: Lead; writable: boolean; onA
   );
 }
 
+const FIELD_LABEL: Record<string, string> = {
+  contact_name: 'Contact name',
+  assignee_id: 'Assignee',
+  client_id: 'Client',
+  estimated_value: 'Estimated value',
+  lost_reason: 'Lost because',
+};
+
+/** Stage names as the board shows them; user ids as names. */
+function useChangeValue() {
+  const users = useUsers();
+  return (field: string, value: string) => {
+    if (!value) return '—';
+    if (field === 'stage') {
+      const stage = LeadStage[value as keyof typeof LeadStage];
+      return stage !== undefined ? STAGE_LABEL[stage] : value;
+    }
+    if (field === 'assignee_id') return users.name(value);
+    return value;
+  };
+}
+
 function History({ leadId }: { leadId: string }) {
   const users = useUsers();
+  const show = useChangeValue();
   const history = useQuery(SalesService.method.getLeadHistory, { leadId });
   return (
     <Card withBorder>
@@ -97,16 +120,18 @@ function History({ leadId }: { leadId: string }) {
                 <Text size="xs" c="dimmed">
                   {users.name(entry.actorId) || 'System'} · <When value={entry.time} />
                 </Text>
-                {entry.changes.length > 0 && (
+                {entry.changes.some((c) => c.oldValue || c.newValue) && (
                   <Stack gap={2} mt={4}>
-                    {entry.changes.map((c) => (
-                      <Text size="xs" key={c.field}>
-                        <Text span fw={600} inherit>
-                          {c.field.replace(/_/g, ' ')}
+                    {entry.changes
+                      .filter((c) => c.oldValue || c.newValue)
+                      .map((c) => (
+                        <Text size="xs" key={c.field}>
+                          <Text span fw={600} inherit>
+                            {FIELD_LABEL[c.field] ?? capitalize(c.field.replace(/_/g, ' '))}
+                          </Text>
+                          : {show(c.field, c.oldValue)} → {show(c.field, c.newValue)}
                         </Text>
-                        : {c.oldValue || '—'} → {c.newValue || '—'}
-                      </Text>
-                    ))}
+                      ))}
                   </Stack>
                 )}
               </Timeline.Item>
@@ -116,6 +141,10 @@ function History({ leadId }: { leadId: string }) {
       </QueryView>
     </Card>
   );
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export default function LeadPage() {

@@ -29,8 +29,8 @@ export function InvoiceDocument({ invoice, brand, client }: { invoice: Invoice; 
   return (
     <Paper withBorder shadow="sm" p="xl" maw={820} mx="auto" className="print-sheet" data-testid="invoice-document">
       <Stack gap="lg">
-        <Group justify="space-between" align="flex-start">
-          <Stack gap={4}>
+        <Group justify="space-between" align="flex-start" wrap="nowrap">
+          <Stack gap={4} style={{ flex: 1, minWidth: 0 }}>
             {brand?.logoUrl ? (
               <Image src={brand.logoUrl} alt={`${brand.displayName} logo`} h={40} w="auto" fit="contain" />
             ) : (
@@ -45,7 +45,7 @@ export function InvoiceDocument({ invoice, brand, client }: { invoice: Invoice; 
               </Text>
             )}
           </Stack>
-          <Stack gap={2} align="flex-end">
+          <Stack gap={2} align="flex-end" ta="right">
             <Title order={2}>Invoice</Title>
             <Text fw={700} data-testid="invoice-number">
               {invoice.number || 'Draft'}

@@ -11,7 +11,7 @@ import { BrandMark } from './BrandMark';
 import { useSentra, useSessionState } from './context';
 
 export function SignInPage({ heading, note, home = '/' }: { heading: string; note?: ReactNode; home?: string }) {
-  const { session } = useSentra();
+  const { session, brand } = useSentra();
   const state = useSessionState();
   const navigate = useNavigate();
   const [params] = useSearchParams();
@@ -34,7 +34,8 @@ export function SignInPage({ heading, note, home = '/' }: { heading: string; not
             setBusy(true);
             setProblem(null);
             session
-              .signIn(email.trim(), password, window.location.hostname)
+              // A brand's domain names the brand (and its organization); the neutral host names none.
+              .signIn(email.trim(), password, brand?.domain ?? '')
               .then(() => navigate(next, { replace: true }))
               .catch((error: unknown) => setProblem(toProblem(error)))
               .finally(() => setBusy(false));
@@ -66,7 +67,9 @@ export function SignInPage({ heading, note, home = '/' }: { heading: string; not
             {problem && (
               <Alert color="red" role="alert" data-testid="sign-in-error">
                 {problem.code === Code.Unauthenticated
-                  ? 'That email and password do not match an account here.'
+                  ? brand
+                    ? `That email and password do not match an account of ${brand.displayName}. If your account is with another agency or portal, sign in at its own address.`
+                    : 'That email and password do not match an account.'
                   : problem.message}
               </Alert>
             )}
