@@ -46,6 +46,6 @@ export async function teardown() {
   if (!mesh) return;
   const exited = new Promise((resolve) => mesh!.once('exit', resolve));
   mesh.stdin?.end(); // the mesh stops and drops its database when its input closes
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
   if (mesh.exitCode === null) mesh.kill('SIGKILL');
 }

@@ -3,7 +3,7 @@
  * clients the apps use), an agency of its own per test, Chromium, sign-in, and screenshots.
  */
 import { join } from 'node:path';
-import { createClient, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
 import { createGrpcWebTransport } from '@connectrpc/connect-web';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { inject } from 'vitest';
@@ -31,7 +31,18 @@ export function api(token?: string) {
     if (token) req.header.set('authorization', `Bearer ${token}`);
     return next(req);
   };
-  const transport = createGrpcWebTransport({ baseUrl: meshUrl(), interceptors: [auth] });
+  // Test set-up runs faster than people do: wait out the gateway's rate limit as a client should.
+  const patient: Interceptor = (next) => async (req) => {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await next(req);
+      } catch (error) {
+        if (attempt >= 50 || ConnectError.from(error).code !== Code.ResourceExhausted) throw error;
+        await new Promise((r) => setTimeout(r, 20 + attempt * 10));
+      }
+    }
+  };
+  const transport = createGrpcWebTransport({ baseUrl: meshUrl(), interceptors: [auth, patient] });
   return {
     auth: createClient(AuthService, transport),
     tenancy: createClient(TenancyService, transport),
@@ -164,4 +175,59 @@ export async function signIn(page: Page, url: string, email: string): Promise<vo
 /** Saves a screenshot under target/screenshots/ for people to look at. */
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(inject('shotsDir'), `${name}.png`), fullPage: true });
+}
+
+/** A board column by its stage label. */
+export function column(page: Page, stage: string) {
+  return page.locator(`[data-testid="board-column"][data-stage="${stage}"]`);
+}
+
+/** A board card by the lead's contact name. */
+export function card(page: Page, name: string) {
+  return page.locator('[data-testid="lead-card"]', { hasText: name });
+}
+
+/** Drags a card onto a column the way a person does with a mouse (dnd-kit needs real moves). */
+export async function drag(page: Page, name: string, stage: string): Promise<void> {
+  // Nothing may cover the board (a closing dialog fades out for a moment).
+  await page.getByRole('dialog').waitFor({ state: 'detached' }).catch(() => undefined);
+  await card(page, name).scrollIntoViewIfNeeded();
+  const from = (await card(page, name).boundingBox())!;
+  const to = (await column(page, stage).boundingBox())!;
+  const x = from.x + from.width / 2;
+  const y = from.y + from.height - 8;
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.move(x + 12, y + 12, { steps: 4 });
+  // Drop at the card's own height where the target column reaches it (long columns scroll).
+  const dropY = Math.min(Math.max(y, to.y + 60), to.y + to.height - 20);
+  await page.mouse.move(to.x + to.width / 2, dropY, { steps: 16 });
+  await page.mouse.move(to.x + to.width / 2 + 2, dropY + 2, { steps: 2 });
+  await page.mouse.up();
+}
+
+/** A client with an order confirmed through the API, and its invoice once Finance drafted it. */
+export async function invoicedClient(a: Agency, contactName: string, amountMinor: bigint, issue = true) {
+  const s = api(a.ownerToken).sales;
+  const f = api(a.ownerToken).finance;
+  const { lead } = await s.createLead({
+    lead: { brandId: a.brandId, contactName, company: `${contactName} GmbH`, email: `${contactName.split(' ')[0]!.toLowerCase()}@${a.slug}.example` },
+  });
+  let current = lead!;
+  for (const stage of [2, 3]) current = (await s.changeLeadStage({ leadId: current.id, stage, etag: current.etag })).lead!;
+  const { client } = await s.convertLead({ leadId: current.id, etag: current.etag });
+  const { order } = await s.createOrder({
+    clientId: client!.id,
+    currencyCode: 'EUR',
+    lines: [{ description: 'Brand identity', quantity: '1', unitPrice: { currencyCode: 'EUR', amountMinor }, taxRateBps: 0 }],
+  });
+  await s.confirmOrder({ orderId: order!.id, etag: order!.etag });
+  let invoice = undefined;
+  for (let i = 0; i < 100 && !invoice; i += 1) {
+    invoice = (await f.listInvoices({ orderId: order!.id, brandId: a.brandId })).invoices[0];
+    if (!invoice) await new Promise((r) => setTimeout(r, 200));
+  }
+  if (!invoice) throw new Error('Finance drafted no invoice');
+  if (issue) invoice = (await f.issueInvoice({ invoiceId: invoice.id, etag: invoice.etag })).invoice!;
+  return { client: client!, order: order!, invoice };
 }
