@@ -1,34 +1,55 @@
 # Sentra: the two commands a newcomer needs are `make run` and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
+NPM ?= npm
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
 
-.PHONY: run test lint bench clean deps-check
+.PHONY: run test test-rust test-web lint bench clean
 
-## Build everything, start the five services and Envoy with demo data; Ctrl-C stops it all.
+## Build everything, start the mesh, the web apps and Envoy with demo data; Ctrl-C stops it all.
 run:
 	./scripts/run.sh
 
-## The whole test suite, against the local PostgreSQL, Redis, RabbitMQ and Envoy.
-test:
+## The whole test suite: Rust against the local PostgreSQL, Redis, RabbitMQ and Envoy, then the
+## web apps' unit tests and their browser tests in Chromium against the real mesh.
+test: test-rust test-web
+
+test-rust:
 	$(CARGO) test --workspace --locked
 
-## Formatting, clippy (warnings are errors), protobuf lint, Envoy config validation.
-lint:
+test-web: web/node_modules/.package-lock.json
+	@test -x "$(CHROMIUM_PATH)" || { echo "error: Chromium not found at $(CHROMIUM_PATH) (apt-get install chromium, or set CHROMIUM_PATH)" >&2; exit 1; }
+	$(CARGO) build --locked -p sentra-mesh
+	$(NPM) --prefix web run build
+	$(NPM) --prefix web test
+	$(NPM) --prefix web run e2e
+
+## Node dependencies of the web apps, installed from the lock file when it changes.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && $(NPM) ci --no-fund --no-audit
+
+## Formatting, clippy (warnings are errors), protobuf lint, Envoy config validation, TypeScript.
+lint: web/node_modules/.package-lock.json
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	buf lint
 	for f in deploy/envoy/envoy.yaml deploy/envoy/envoy.compose.yaml deploy/k8s/envoy.yaml; do \
 	  envoy --mode validate -c $$f --log-level warn >/dev/null || exit 1; done
+	$(NPM) --prefix web run typecheck
 
 ## Benchmarks (ratios against baselines measured in the same run); results under target/bench/.
-bench:
+bench: web/node_modules/.package-lock.json
 	mkdir -p target/bench
 	$(CARGO) bench --locked -p sentra-event-store
 	$(CARGO) bench --locked -p sentra-sales
 	$(CARGO) bench --locked -p sentra-gateway
+	$(CARGO) build --locked -p sentra-mesh
+	$(NPM) --prefix web run build
+	$(NPM) --prefix web run bench
 	@echo "Results: target/bench/*.md"
 
 ## Remove build output and the local run directory.
 clean:
 	$(CARGO) clean
-	rm -rf .run
+	rm -rf .run web/node_modules web/dashboard/dist web/portal/dist web/shared/src/gen

