@@ -59,9 +59,7 @@ impl Servers {
         for stop in self.stops {
             let _ = stop.send(());
         }
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), futures_join(self.tasks)).await;
     }
 }
 
@@ -89,7 +87,11 @@ async fn main() -> anyhow::Result<()> {
     let broker = sentra_testkit::unique_prefix("mesh");
     let keys = sentra_testkit::unique_prefix("mesh");
     let mut servers = Servers::default();
-    let drain = |shutdown: &mut sentra_runtime::config::ShutdownConfig| shutdown.drain = Duration::ZERO;
+    // A harness stops at once: no drain for load balancers, and one second for calls in flight.
+    let drain = |shutdown: &mut sentra_runtime::config::ShutdownConfig| {
+        shutdown.drain = Duration::ZERO;
+        shutdown.grace = Duration::from_secs(1);
+    };
 
     let mut tenancy = sentra_tenancy::Config::default();
     local(&mut tenancy.server);
@@ -156,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
     local(&mut assets.server);
     assets.apps.dashboard = web_dir.join("dashboard/dist");
     assets.apps.portal = web_dir.join("portal/dist");
+    drain(&mut assets.shutdown);
     let app = sentra_assets::Application::build(assets).await.context("assets")?;
     let assets_addr = app.local_addr();
     let stop = servers.stop_signal();
@@ -191,6 +194,12 @@ async fn main() -> anyhow::Result<()> {
     servers.stop().await;
     drop(db);
     Ok(())
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
 }
 
 /// Resolves when standard input reaches its end: the process that started us is gone.
