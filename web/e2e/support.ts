@@ -160,8 +160,8 @@ export async function launch(): Promise<Browser> {
 }
 
 /** A fresh browser context (its own storage: another person, another device). */
-export async function context(browser: Browser, width = 1366, height = 900): Promise<BrowserContext> {
-  return browser.newContext({ viewport: { width, height }, locale: 'en-US', timezoneId: 'Europe/Berlin' });
+export async function context(browser: Browser, width = 1366, height = 900, bypassCSP = false): Promise<BrowserContext> {
+  return browser.newContext({ viewport: { width, height }, locale: 'en-US', timezoneId: 'Europe/Berlin', bypassCSP });
 }
 
 /** Signs in through the page's form at `url` (a sign-in page or a page that redirects to it). */
@@ -230,4 +230,10 @@ export async function invoicedClient(a: Agency, contactName: string, amountMinor
   if (!invoice) throw new Error('Finance drafted no invoice');
   if (issue) invoice = (await f.issueInvoice({ invoiceId: invoice.id, etag: invoice.etag })).invoice!;
   return { client: client!, order: order!, invoice };
+}
+
+/** Signs in and waits until the app has left the sign-in page. */
+export async function signedIn(page: Page, url: string, email: string): Promise<void> {
+  await signIn(page, url, email);
+  await page.waitForURL((u) => !u.pathname.endsWith('/sign-in'), { timeout: 15_000 });
 }

@@ -3,7 +3,16 @@
  * colour and logo dress the app. A host that names no brand is the neutral Sentra host.
  */
 import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
-import { createTheme, type MantineColorsTuple, type MantineThemeOverride } from '@mantine/core';
+import {
+  Badge,
+  createTheme,
+  defaultVariantColorsResolver,
+  parseThemeColor,
+  type CSSVariablesResolver,
+  type MantineColorsTuple,
+  type MantineThemeOverride,
+  type VariantColorsResolver,
+} from '@mantine/core';
 import { TenancyService } from './gen/sentra/tenancy/v1/tenancy_service_pb';
 
 /** The public face of a brand. */
@@ -74,6 +83,19 @@ export function brandPalette(hex: string): MantineColorsTuple {
   ];
 }
 
+/**
+ * Mantine's colours, with text dark enough for WCAG AA: "light" buttons and badges write in the
+ * colour's darkest shade (the default, shade 6 on a pale tint, is too faint for small text).
+ */
+const accessibleVariants: VariantColorsResolver = (input) => {
+  const colors = defaultVariantColorsResolver(input);
+  const parsed = parseThemeColor({ color: input.color || input.theme.primaryColor, theme: input.theme });
+  if (input.variant === 'light' && parsed.isThemeColor && parsed.color !== 'brand') {
+    return { ...colors, color: `var(--mantine-color-${parsed.color}-9)` };
+  }
+  return colors;
+};
+
 /** The Mantine theme of a brand (or Sentra's, for `null`). */
 export function brandTheme(brand: BrandInfo | null): MantineThemeOverride {
   return createTheme({
@@ -81,8 +103,21 @@ export function brandTheme(brand: BrandInfo | null): MantineThemeOverride {
     primaryShade: 6,
     colors: { brand: brandPalette(brand?.primaryColor || SENTRA_COLOR) },
     autoContrast: true,
+    variantColorResolver: accessibleVariants,
+    // Status badges as a coloured dot beside dark text: readable whatever the colour.
+    components: { Badge: Badge.extend({ defaultProps: { variant: 'dot' } }) },
     defaultRadius: 'md',
     fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
     headings: { fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif' },
   });
 }
+
+/**
+ * Mantine's "dimmed" grey (gray 6) falls under the WCAG AA contrast ratio for small text on
+ * white; both apps use gray 7 instead.
+ */
+export const cssVariables: CSSVariablesResolver = (theme) => ({
+  variables: {},
+  light: { '--mantine-color-dimmed': theme.colors.gray[7] },
+  dark: {},
+});

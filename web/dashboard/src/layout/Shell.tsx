@@ -80,7 +80,7 @@ function UserMenu() {
   return (
     <Menu position="bottom-end" withinPortal>
       <Menu.Target>
-        <UnstyledButton aria-label="Account menu" data-testid="user-menu">
+        <UnstyledButton data-testid="user-menu" title="Account">
           <Text size="sm" fw={500} truncate maw={180}>
             {name}
           </Text>

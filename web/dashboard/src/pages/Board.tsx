@@ -1,6 +1,6 @@
 /**
- * The pipeline board: leads as cards in stage columns. Drag a card (or use its "Move" menu, by
- * keyboard or on a phone) to move it; the move carries the card's etag, and if someone else
+ * The pipeline board: leads as cards in stage columns. Drag a card (or use its "Move" menu, from
+ * the keyboard or on a phone) to move it; the move carries the card's etag, and if someone else
  * changed the lead meanwhile the card goes back, the lead is shown as it stands, and a message
  * says so. Dropping on Won converts, on Lost asks for a reason.
  */
@@ -24,7 +24,6 @@ import { useDebouncedValue } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
 import {
   DndContext,
-  KeyboardSensor,
   PointerSensor,
   useDraggable,
   useDroppable,
@@ -120,7 +119,8 @@ const CardBody = memo(function CardBody({ lead, writable, assignee, onMove }: Ca
                 ⋯
               </ActionIcon>
             </Menu.Target>
-            <Menu.Dropdown>
+            {/* React events bubble out of portals: keep the card's drag sensors out of the menu. */}
+            <Menu.Dropdown onKeyDown={(e) => e.stopPropagation()} onPointerDown={(e) => e.stopPropagation()}>
               <Menu.Label>Move to</Menu.Label>
               {targets.map((s) => (
                 <Menu.Item key={s} onClick={() => onMove(lead, s)}>
@@ -157,7 +157,9 @@ function LeadCard({
   onMove: (lead: Lead, to: LeadStage) => void;
 }) {
   const writable = canWriteLead(principal, lead);
-  const { attributes, listeners, setNodeRef, transform, isDragging } = useDraggable({
+  // Pointer dragging only: the wrapper is not a focusable control (it holds a link and a menu
+  // button, which must not nest in one); from the keyboard, the card's "Move" menu moves it.
+  const { listeners, setNodeRef, transform, isDragging } = useDraggable({
     id: lead.id,
     data: { lead },
     disabled: !writable,
@@ -181,9 +183,6 @@ function LeadCard({
       data-writable={writable}
       data-conflict={conflict || undefined}
       {...(writable ? listeners : {})}
-      {...(writable ? attributes : {})}
-      aria-roledescription={writable ? 'draggable lead' : undefined}
-      aria-label={`${lead.contactName}${lead.company ? `, ${lead.company}` : ''}`}
     >
       <CardBody lead={lead} writable={writable} assignee={assignee} onMove={onMove} />
     </div>
@@ -221,7 +220,7 @@ function Column({
       role="region"
     >
       <Group justify="space-between">
-        <Badge color={STAGE_COLOR[stage]} variant="light">
+        <Badge color={STAGE_COLOR[stage]}>
           {STAGE_LABEL[stage]}
         </Badge>
         <Text size="xs" c="dimmed" data-testid="column-count">
@@ -279,7 +278,7 @@ export default function Board() {
   const queries = useColumns(filters);
   const fetched = queries.flatMap((query) => query.data?.pages.flatMap((page) => page.leads) ?? []);
   const columns = arrangeColumns(fetched, overrides, COLUMNS);
-  const sensors = useSensors(useSensor(PointerSensor, { activationConstraint: { distance: 6 } }), useSensor(KeyboardSensor));
+  const sensors = useSensors(useSensor(PointerSensor, { activationConstraint: { distance: 6 } }));
 
   const setOverride = (id: string, lead: Lead | null) =>
     setOverrides((old) => {

@@ -9,7 +9,7 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { TransportProvider } from '@connectrpc/connect-query';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { authApi, authInterceptor, clients, grpcWebTransport } from '../api';
-import { brandTheme, resolveBrand, type BrandInfo } from '../brand';
+import { brandTheme, cssVariables, resolveBrand, type BrandInfo } from '../brand';
 import { localRefreshStore, Session } from '../session';
 import { SentraContext, type Sentra } from './context';
 import { FullPage } from './FullPage';
@@ -76,7 +76,7 @@ export function Boot({ app, children }: { app: Sentra['app']; children: ReactNod
   );
 
   return (
-    <MantineProvider theme={theme}>
+    <MantineProvider theme={theme} cssVariablesResolver={cssVariables}>
       <Notifications position="top-right" />
       {brand.state === 'loading' && (
         <Center mih="100vh" aria-busy="true">

@@ -64,7 +64,7 @@ function Members({ brand }: { brand: Brand }) {
                         }
                       />
                     ) : (
-                      <Badge variant="light">{BRAND_ROLE_LABEL[a.role]}</Badge>
+                      <Badge>{BRAND_ROLE_LABEL[a.role]}</Badge>
                     )}
                   </Table.Td>
                   {writable && (

@@ -61,7 +61,7 @@ export default function UserPage() {
                         <Table.Tr key={a.brandId}>
                           <Table.Td>{byId.get(a.brandId)?.name ?? 'Brand'}</Table.Td>
                           <Table.Td>
-                            <Badge variant="light">{BRAND_ROLE_LABEL[a.role]}</Badge>
+                            <Badge>{BRAND_ROLE_LABEL[a.role]}</Badge>
                           </Table.Td>
                           <Table.Td ta="right">
                             <Button

@@ -119,7 +119,7 @@ export default function Users() {
                       <Table.Td>{u.email}</Table.Td>
                       <Table.Td>{ORG_ROLE_LABEL[u.orgRole]}</Table.Td>
                       <Table.Td>
-                        <Badge color={u.state === UserState.ACTIVE ? 'green' : u.state === UserState.INVITED ? 'yellow' : 'gray'} variant="light">
+                        <Badge color={u.state === UserState.ACTIVE ? 'green' : u.state === UserState.INVITED ? 'yellow' : 'gray'}>
                           {USER_STATE_LABEL[u.state]}
                         </Badge>
                       </Table.Td>
