@@ -207,4 +207,15 @@ async fn envoy_sends_pages_to_the_assets_server_and_api_paths_to_the_gateway() {
     .await
     .expect("gRPC-Web request");
     assert_eq!(header(&health, "grpc-status"), "12");
+    // A gRPC call to any other path still goes to the gateway (which answers UNIMPLEMENTED).
+    let foreign = http1_request(
+        envoy.addr,
+        Method::POST,
+        "/acme.Foo/Bar",
+        &[("content-type", "application/grpc-web+proto"), ("x-grpc-web", "1")],
+        Bytes::from_static(&[0, 0, 0, 0, 0]),
+    )
+    .await
+    .expect("gRPC-Web request");
+    assert_eq!(header(&foreign, "grpc-status"), "12", "{foreign:?}");
 }
