@@ -6,7 +6,11 @@
 //! `subtotal = unit_price x quantity`, `discount = subtotal x discount_bps / 10000`,
 //! `tax = (subtotal - discount) x tax_rate_bps / 10000`, `total = subtotal - discount + tax`.
 //! Order totals are sums of the rounded line amounts, so lines always add up to the order.
-//! Intermediates are `i128`, and results that do not fit `i64` are errors, never wrapped.
+//! Intermediates are `i128`, and results beyond [`MAX_AMOUNT`] are errors, never wrapped.
+//!
+//! Every amount Sentra accepts or computes lies within ±[`MAX_AMOUNT`] minor units (10^15: ten
+//! trillion euros in cents), checked at the boundary ([`bounded`]) and after every computation,
+//! so sums of a few thousand of them still fit `i64` with room to spare.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +23,20 @@ pub enum AmountError {
     /// A result does not fit in 64 bits.
     #[error("amount is too large")]
     Overflow,
+    /// A tax or discount rate is above 100 %.
+    #[error("must be between 0 and 10000 basis points")]
+    BadRate,
+    /// An amount is beyond ±[`MAX_AMOUNT`].
+    #[error("must be between -1000000000000000 and 1000000000000000 minor units")]
+    OutOfRange,
+}
+
+/// The largest magnitude of an amount, in minor units (10^15).
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// `amount` if its magnitude is at most [`MAX_AMOUNT`].
+pub fn bounded(amount: i64) -> Result<i64, AmountError> {
+    if (-MAX_AMOUNT..=MAX_AMOUNT).contains(&amount) { Ok(amount) } else { Err(AmountError::OutOfRange) }
 }
 
 /// A quantity in thousandths of a unit (`2.5` is 2500).
@@ -71,8 +89,10 @@ fn div_round(numerator: i128, denominator: i128) -> i128 {
     if remainder.abs() * 2 >= denominator { quotient + numerator.signum() } else { quotient }
 }
 
+/// A computed amount, if it fits the bound (anything beyond is "too large", never wrapped).
 fn to_i64(value: i128) -> Result<i64, AmountError> {
-    i64::try_from(value).map_err(|_| AmountError::Overflow)
+    let value = i64::try_from(value).map_err(|_| AmountError::Overflow)?;
+    bounded(value).map_err(|_| AmountError::Overflow)
 }
 
 /// The computed amounts of one line, in minor units.
@@ -89,33 +109,34 @@ pub struct LineAmounts {
 }
 
 impl LineAmounts {
-    /// Computes a line by the documented rule.
+    /// Computes a line by the documented rule. Rates above 100 % (10 000 basis points) and
+    /// results beyond the bound are errors.
     pub fn compute(
         unit_price: i64,
         quantity: Quantity,
         tax_rate_bps: u32,
         discount_bps: u32,
     ) -> Result<Self, AmountError> {
-        let subtotal = div_round(i128::from(unit_price) * i128::from(quantity.0), 1000);
-        let discount = div_round(subtotal * i128::from(discount_bps), 10_000);
-        let taxable = subtotal - discount;
+        if tax_rate_bps > 10_000 || discount_bps > 10_000 {
+            return Err(AmountError::BadRate);
+        }
+        // Bounded before it is multiplied again, so no intermediate can leave i128.
+        let subtotal = to_i64(div_round(i128::from(unit_price) * i128::from(quantity.0), 1000))?;
+        let discount = div_round(i128::from(subtotal) * i128::from(discount_bps), 10_000);
+        let taxable = i128::from(subtotal) - discount;
         let tax = div_round(taxable * i128::from(tax_rate_bps), 10_000);
-        Ok(Self {
-            subtotal: to_i64(subtotal)?,
-            discount: to_i64(discount)?,
-            tax: to_i64(tax)?,
-            total: to_i64(taxable + tax)?,
-        })
+        Ok(Self { subtotal, discount: to_i64(discount)?, tax: to_i64(tax)?, total: to_i64(taxable + tax)? })
     }
 
-    /// Sum of lines, checked.
+    /// Sum of lines, checked: every partial sum stays within the bound.
     pub fn sum<'a>(lines: impl IntoIterator<Item = &'a LineAmounts>) -> Result<Self, AmountError> {
+        let add = |a: i64, b: i64| to_i64(i128::from(a) + i128::from(b));
         let mut acc = Self::default();
         for l in lines {
-            acc.subtotal = acc.subtotal.checked_add(l.subtotal).ok_or(AmountError::Overflow)?;
-            acc.discount = acc.discount.checked_add(l.discount).ok_or(AmountError::Overflow)?;
-            acc.tax = acc.tax.checked_add(l.tax).ok_or(AmountError::Overflow)?;
-            acc.total = acc.total.checked_add(l.total).ok_or(AmountError::Overflow)?;
+            acc.subtotal = add(acc.subtotal, l.subtotal)?;
+            acc.discount = add(acc.discount, l.discount)?;
+            acc.tax = add(acc.tax, l.tax)?;
+            acc.total = add(acc.total, l.total)?;
         }
         Ok(acc)
     }
@@ -149,5 +170,62 @@ mod tests {
         let credit = LineAmounts::compute(-1, Quantity::parse("0.5").unwrap(), 0, 0).unwrap();
         assert_eq!(credit.subtotal, -1);
         assert_eq!(LineAmounts::compute(i64::MAX, Quantity(1_000_000), 0, 0), Err(AmountError::Overflow));
+    }
+
+    #[test]
+    fn amounts_are_bounded_and_sums_never_wrap() {
+        assert_eq!(bounded(MAX_AMOUNT), Ok(MAX_AMOUNT));
+        assert_eq!(bounded(-MAX_AMOUNT), Ok(-MAX_AMOUNT));
+        assert_eq!(bounded(MAX_AMOUNT + 1), Err(AmountError::OutOfRange));
+        assert_eq!(bounded(i64::MIN), Err(AmountError::OutOfRange));
+        let big = LineAmounts::compute(MAX_AMOUNT, Quantity(1000), 0, 0).unwrap();
+        assert_eq!(LineAmounts::sum([&big, &big]), Err(AmountError::Overflow));
+        assert_eq!(LineAmounts::compute(MAX_AMOUNT, Quantity(2000), 0, 0), Err(AmountError::Overflow));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// Any input gives a result or a clean error: never a panic, never a wrap, and every
+            /// result obeys the documented rule within the bound.
+            #[test]
+            fn any_line_computes_or_refuses(unit_price: i64, quantity: i64, tax: u32, discount: u32) {
+                if let Ok(line) = LineAmounts::compute(unit_price, Quantity(quantity), tax, discount) {
+                    for v in [line.subtotal, line.discount, line.tax, line.total] {
+                        prop_assert!(bounded(v).is_ok());
+                    }
+                    prop_assert_eq!(i128::from(line.total), i128::from(line.subtotal) - i128::from(line.discount) + i128::from(line.tax));
+                }
+            }
+
+            #[test]
+            fn any_sum_adds_up_or_refuses(values in proptest::collection::vec(-MAX_AMOUNT..=MAX_AMOUNT, 0..50)) {
+                let lines: Vec<LineAmounts> = values.iter().map(|&v| LineAmounts { subtotal: v, discount: 0, tax: 0, total: v }).collect();
+                let exact: i128 = values.iter().map(|&v| i128::from(v)).sum();
+                match LineAmounts::sum(&lines) {
+                    Ok(sum) => prop_assert_eq!(i128::from(sum.total), exact),
+                    Err(_) => {
+                        let mut partial = 0i128;
+                        let mut beyond = false;
+                        for &v in &values {
+                            partial += i128::from(v);
+                            beyond |= partial.abs() > i128::from(MAX_AMOUNT);
+                        }
+                        prop_assert!(beyond, "refused a sum that stays in bounds");
+                    }
+                }
+            }
+
+            #[test]
+            fn any_text_parses_or_refuses(text in "\\PC{0,24}") {
+                if let Ok(q) = Quantity::parse(&text) {
+                    prop_assert!(q.0 > 0);
+                    prop_assert_eq!(Quantity::parse(&q.text()), Ok(q));
+                }
+            }
+        }
     }
 }

@@ -69,10 +69,8 @@ fn currency(field: &'static str, value: &str) -> Result<String> {
 fn date(field: &'static str, value: Option<&Date>) -> Result<Option<NaiveDate>> {
     value
         .map(|d| {
-            let month = u32::try_from(d.month).unwrap_or(0);
-            let day = u32::try_from(d.day).unwrap_or(0);
-            NaiveDate::from_ymd_opt(d.year, month, day)
-                .ok_or_else(|| FinanceError::invalid(field, "is not a calendar date"))
+            wire::date(d.year, d.month, d.day)
+                .ok_or_else(|| FinanceError::invalid(field, "must be a calendar date in the years 1 to 9999"))
         })
         .transpose()
 }
@@ -82,13 +80,6 @@ fn date_pb(d: Option<NaiveDate>) -> Option<Date> {
         year: d.year(),
         month: i32::try_from(d.month()).unwrap_or(0),
         day: i32::try_from(d.day()).unwrap_or(0),
-    })
-}
-
-fn ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
-    t.map(|t| prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
     })
 }
 
@@ -126,6 +117,8 @@ fn lines(currency_code: &str, lines: &[pb::InvoiceLine]) -> Result<(String, Vec<
         let quantity =
             Quantity::parse(&l.quantity).map_err(|e| FinanceError::invalid("lines.quantity", e.to_string()))?;
         let (tax, discount) = (bps("lines.tax_rate_bps", l.tax_rate_bps)?, bps("lines.discount_bps", l.discount_bps)?);
+        sentra_money::bounded(price.amount_minor)
+            .map_err(|e| FinanceError::invalid("lines.unit_price", e.to_string()))?;
         let amounts = LineAmounts::compute(price.amount_minor, quantity, tax, discount)
             .map_err(|e| FinanceError::invalid("lines.unit_price", e.to_string()))?;
         out.push(Line {
@@ -139,6 +132,9 @@ fn lines(currency_code: &str, lines: &[pb::InvoiceLine]) -> Result<(String, Vec<
     }
     let totals =
         LineAmounts::sum(out.iter().map(|l| &l.amounts)).map_err(|e| FinanceError::invalid("lines", e.to_string()))?;
+    if totals.total < 0 {
+        return Err(FinanceError::invalid("lines", "the invoice's total must not be negative"));
+    }
     Ok((code, out, totals))
 }
 
@@ -198,7 +194,7 @@ fn invoice_message(id: String, version: u64, s: &Invoice) -> pb::Invoice {
         discount_total: m(s.totals.discount),
         tax_total: m(s.totals.tax),
         total: m(s.totals.total),
-        amount_paid: m(s.paid().min(s.totals.total - s.credited()).max(0)),
+        amount_paid: m(s.paid().min(s.totals.total.saturating_sub(s.credited())).max(0)),
         amount_credited: m(s.credited()),
         balance: m(s.balance()),
         payment_terms_days: i32::try_from(s.terms_days).unwrap_or(0),
@@ -213,14 +209,14 @@ fn invoice_message(id: String, version: u64, s: &Invoice) -> pb::Invoice {
                 method: method_pb(&p.method).into(),
                 reference: p.reference.clone(),
                 paid_on: date_pb(Some(p.paid_on)),
-                record_time: ts(Some(p.at)),
+                record_time: wire::timestamp_opt(Some(p.at)),
             })
             .collect(),
         credit_notes: s.credit_notes.iter().map(|c| credit_note_pb(&s.currency, c)).collect(),
         void_reason: s.void_reason.clone(),
         etag: etag_of(version),
-        create_time: ts(s.created_at),
-        update_time: ts(s.updated_at),
+        create_time: wire::timestamp_opt(s.created_at),
+        update_time: wire::timestamp_opt(s.updated_at),
     }
 }
 
@@ -246,7 +242,7 @@ fn amount(field: &'static str, money: Option<&Money>, invoice_currency: &str) ->
     if money.amount_minor <= 0 {
         return Err(FinanceError::invalid(field, "must be positive"));
     }
-    Ok(money.amount_minor)
+    sentra_money::bounded(money.amount_minor).map_err(|e| FinanceError::invalid(field, e.to_string()))
 }
 
 /// `FinanceService` over [`Finance`].
@@ -450,16 +446,12 @@ impl FinanceService for FinanceApi {
         let brands =
             self.finance.readable_brands(&who, perm::RECEIVABLES_READ, optional_id("brand_id", &r.brand_id)?).await?;
         let as_of = match r.as_of {
-            Some(t) => {
-                let nanos =
-                    u32::try_from(t.nanos).map_err(|_| FinanceError::invalid("as_of", "is not a valid time"))?;
-                DateTime::from_timestamp(t.seconds, nanos)
-                    .ok_or_else(|| FinanceError::invalid("as_of", "is not a valid time"))?
-            }
+            Some(t) => wire::from_timestamp(&t)
+                .ok_or_else(|| FinanceError::invalid("as_of", "must be a valid time in the years 1 to 9999"))?,
             None => Utc::now(),
         };
         // Microseconds, like PostgreSQL, so "now" and "as of now" describe the same instant.
-        let as_of = DateTime::from_timestamp_micros(as_of.timestamp_micros()).unwrap_or(as_of);
+        let as_of = wire::micros(as_of);
         let aging = queries::receivables(self.finance.store.pool(), who.tenant(), &brands, as_of).await?;
         Ok(Response::new(pb::GetReceivablesSummaryResponse {
             buckets: aging
@@ -476,7 +468,7 @@ impl FinanceService for FinanceApi {
                     invoice_count: count,
                 })
                 .collect(),
-            as_of: ts(Some(as_of)),
+            as_of: wire::timestamp_opt(Some(as_of)),
         }))
     }
 }

@@ -71,7 +71,9 @@ fn money_value(field: &'static str, money: Option<&Money>) -> Result<Value> {
             if m.amount_minor < 0 {
                 return Err(SalesError::invalid(field, "must not be negative"));
             }
-            Ok(Value { currency: currency(field, &m.currency_code)?, amount_minor: m.amount_minor })
+            let amount_minor =
+                sentra_money::bounded(m.amount_minor).map_err(|e| SalesError::invalid(field, e.to_string()))?;
+            Ok(Value { currency: currency(field, &m.currency_code)?, amount_minor })
         }
     }
 }
@@ -303,6 +305,8 @@ pub fn order_lines(currency_code: &str, lines: &[pb::OrderLine]) -> Result<(Stri
             .ok()
             .filter(|b| *b <= 10_000)
             .ok_or_else(|| SalesError::invalid("lines.discount_bps", "must be between 0 and 10000"))?;
+        sentra_money::bounded(price.amount_minor)
+            .map_err(|e| SalesError::invalid("lines.unit_price", e.to_string()))?;
         let amounts = LineAmounts::compute(price.amount_minor, quantity, tax_rate_bps, discount_bps)
             .map_err(|e| SalesError::invalid("lines.unit_price", e.to_string()))?;
         out.push(Line { description, quantity, unit_price: price.amount_minor, tax_rate_bps, discount_bps, amounts });
@@ -312,5 +316,10 @@ pub fn order_lines(currency_code: &str, lines: &[pb::OrderLine]) -> Result<(Stri
     }
     let totals =
         LineAmounts::sum(out.iter().map(|l| &l.amounts)).map_err(|e| SalesError::invalid("lines", e.to_string()))?;
+    // Lines may be negative (a credit, a rebate), the order as a whole may not: nobody invoices
+    // a client a negative amount.
+    if totals.total < 0 {
+        return Err(SalesError::invalid("lines", "the order's total must not be negative"));
+    }
     Ok((currency_code, out, totals))
 }

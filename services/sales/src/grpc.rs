@@ -7,6 +7,7 @@ use sentra_event_store::Loaded;
 use sentra_proto::sentra::sales::v1 as pb;
 use sentra_proto::sentra::sales::v1::sales_service_server::SalesService;
 use sentra_proto::sentra::r#type::v1::Money;
+use sentra_runtime::wire;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -21,13 +22,6 @@ use crate::queries::{self, ClientRow, LeadFilter, LeadRow, OrderRow, Page};
 use sentra_auth::Caller;
 
 type Reply<T> = Result<Response<T>, Status>;
-
-fn ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
-    t.map(|t| prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    })
-}
 
 fn money(currency: &str, amount: i64) -> Option<Money> {
     Some(Money { currency_code: currency.to_owned(), amount_minor: amount })
@@ -78,15 +72,15 @@ fn lead_pb(lead: &Loaded<Lead>) -> pb::Lead {
         lost_reason: s.lost_reason.clone(),
         client_id: opt_id(s.client_id),
         etag: etag_of(lead.version),
-        create_time: ts(s.created_at),
-        update_time: ts(s.updated_at),
+        create_time: wire::timestamp_opt(s.created_at),
+        update_time: wire::timestamp_opt(s.updated_at),
         activity_notes: s
             .activity
             .iter()
             .map(|n| pb::LeadNote {
                 author_id: n.author_id.to_string(),
                 text: n.text.clone(),
-                create_time: ts(Some(n.at)),
+                create_time: wire::timestamp_opt(Some(n.at)),
             })
             .collect(),
     }
@@ -109,8 +103,8 @@ fn lead_row_pb(r: LeadRow) -> pb::Lead {
         lost_reason: r.lost_reason,
         client_id: opt_id(r.client_id),
         etag: etag_of(u64::try_from(r.version).unwrap_or(0)),
-        create_time: ts(Some(r.created_at)),
-        update_time: ts(Some(r.updated_at)),
+        create_time: wire::timestamp_opt(Some(r.created_at)),
+        update_time: wire::timestamp_opt(Some(r.updated_at)),
         activity_notes: Vec::new(),
     }
 }
@@ -127,8 +121,8 @@ fn client_pb(client: &Loaded<Client>) -> pb::Client {
         lead_ids: s.lead_ids.iter().map(Uuid::to_string).collect(),
         archived: s.archived,
         etag: etag_of(client.version),
-        create_time: ts(s.created_at),
-        update_time: ts(s.updated_at),
+        create_time: wire::timestamp_opt(s.created_at),
+        update_time: wire::timestamp_opt(s.updated_at),
     }
 }
 
@@ -143,8 +137,8 @@ fn client_row_pb(r: ClientRow) -> pb::Client {
         lead_ids: r.lead_ids.iter().map(Uuid::to_string).collect(),
         archived: r.archived,
         etag: etag_of(u64::try_from(r.version).unwrap_or(0)),
-        create_time: ts(Some(r.created_at)),
-        update_time: ts(Some(r.updated_at)),
+        create_time: wire::timestamp_opt(Some(r.created_at)),
+        update_time: wire::timestamp_opt(Some(r.updated_at)),
     }
 }
 
@@ -189,8 +183,8 @@ fn order_message(
         state: order_state_pb(state).into(),
         cancel_reason,
         etag: etag_of(version),
-        create_time: ts(created),
-        update_time: ts(updated),
+        create_time: wire::timestamp_opt(created),
+        update_time: wire::timestamp_opt(updated),
     }
 }
 
@@ -313,7 +307,7 @@ fn history_entry(event: &sentra_event_store::RecordedEvent) -> Result<pb::LeadHi
         sequence: i64::try_from(event.sequence).unwrap_or(0),
         event_type: event.event_type.clone(),
         actor_id: actor,
-        time: ts(Some(event.recorded_at)),
+        time: wire::timestamp_opt(Some(event.recorded_at)),
         summary,
         changes,
     })
@@ -626,7 +620,7 @@ impl SalesService for SalesApi {
                 .map(|(key, lost)| pb::OutcomeCount { key, won: 0, lost })
                 .collect(),
             by_agent: outcome(s.by_agent),
-            as_of: ts(Some(s.as_of)),
+            as_of: wire::timestamp_opt(Some(s.as_of)),
         }))
     }
 }

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use sentra_auth::{BrandRole, principal};
 use sentra_proto::sentra::tenancy::v1 as pb;
 use sentra_proto::sentra::tenancy::v1::auth_service_server::AuthService;
 use sentra_proto::sentra::tenancy::v1::tenancy_service_server::TenancyService;
+use sentra_runtime::wire::timestamp;
 use tonic::{Request, Response, Status};
 
 use crate::commands::{self, GrantAccess, Login, NewPortalUser, NewUser, Page, SignUp, UpdateOrganization, etag_of};
@@ -16,20 +16,13 @@ use crate::error::TenancyError;
 use crate::sessions::{KeyRing, Sessions, Tokens};
 use crate::validate;
 
-fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    })
-}
-
 fn org_pb(o: directory::Organization) -> pb::Organization {
     pb::Organization {
         id: o.id.to_string(),
         name: o.name,
         etag: etag_of(o.version),
-        create_time: ts(o.created_at),
-        update_time: ts(o.updated_at),
+        create_time: Some(timestamp(o.created_at)),
+        update_time: Some(timestamp(o.updated_at)),
     }
 }
 
@@ -49,8 +42,8 @@ fn brand_pb(b: directory::Brand) -> pb::Brand {
         email_aliases: b.email_aliases,
         archived: b.archived_at.is_some(),
         etag: etag_of(b.version),
-        create_time: ts(b.created_at),
-        update_time: ts(b.updated_at),
+        create_time: Some(timestamp(b.created_at)),
+        update_time: Some(timestamp(b.updated_at)),
     }
 }
 
@@ -72,7 +65,7 @@ fn user_pb(u: directory::User) -> pb::User {
         display_name: u.display_name,
         org_role: org_role.into(),
         state: state.into(),
-        create_time: ts(u.created_at),
+        create_time: Some(timestamp(u.created_at)),
     }
 }
 
@@ -88,7 +81,7 @@ fn access_pb(a: directory::Access) -> pb::BrandAccess {
         user_id: a.user_id.to_string(),
         brand_id: a.brand_id.to_string(),
         role: role.into(),
-        update_time: ts(a.updated_at),
+        update_time: Some(timestamp(a.updated_at)),
     }
 }
 
@@ -314,7 +307,7 @@ impl TenancyService for TenancyApi {
                 client_id: u.client_id.to_string(),
                 email: u.email,
                 display_name: u.display_name,
-                create_time: ts(u.created_at),
+                create_time: Some(timestamp(u.created_at)),
             }),
         }))
     }

@@ -305,24 +305,28 @@ pub struct Invoice {
 }
 
 impl Invoice {
+    // The sums saturate rather than wrap or panic: commands keep every amount and every sum
+    // within `sentra_money::MAX_AMOUNT`, so saturation is only a guard for histories written
+    // before that bound existed.
+
     /// Sum of payments (including any excess over the total).
     pub fn paid(&self) -> i64 {
-        self.payments.iter().map(|p| p.amount).sum()
+        self.payments.iter().fold(0i64, |sum, p| sum.saturating_add(p.amount))
     }
 
     /// Sum of credit notes.
     pub fn credited(&self) -> i64 {
-        self.credit_notes.iter().map(|c| c.amount).sum()
+        self.credit_notes.iter().fold(0i64, |sum, c| sum.saturating_add(c.amount))
     }
 
     /// What is still owed (never negative).
     pub fn balance(&self) -> i64 {
-        (self.totals.total - self.paid() - self.credited()).max(0)
+        self.totals.total.saturating_sub(self.paid()).saturating_sub(self.credited()).max(0)
     }
 
     /// Paid beyond what was owed: client credit.
     pub fn overpaid(&self) -> i64 {
-        (self.paid() + self.credited() - self.totals.total).max(0)
+        self.paid().saturating_add(self.credited()).saturating_sub(self.totals.total).max(0)
     }
 
     fn settle_status(&self, today: Option<NaiveDate>) -> Status {
@@ -375,7 +379,10 @@ impl Aggregate for Invoice {
                 if self.lines.is_empty() {
                     return Err(InvoiceError::IllegalTransition("an invoice without lines cannot be issued".into()));
                 }
-                let due_date = issue_date + chrono::Days::new(u64::from(self.terms_days));
+                let due_date =
+                    issue_date.checked_add_days(chrono::Days::new(u64::from(self.terms_days))).ok_or_else(|| {
+                        InvoiceError::InvalidAmount("the issue date plus the terms is past any calendar".into())
+                    })?;
                 InvoiceEvent::Issued { number, issue_date, due_date, at }
             }
             InvoiceCommand::RecordPayment { payment } => {
@@ -385,13 +392,19 @@ impl Aggregate for Invoice {
                 if payment.amount <= 0 {
                     return Err(InvoiceError::InvalidAmount("a payment must be positive".into()));
                 }
+                if sentra_money::bounded(self.paid().saturating_add(payment.amount)).is_err() {
+                    return Err(InvoiceError::InvalidAmount(format!(
+                        "payments on one invoice must not add up to more than {} minor units",
+                        sentra_money::MAX_AMOUNT
+                    )));
+                }
                 InvoiceEvent::PaymentRecorded { payment }
             }
             InvoiceCommand::IssueCreditNote { credit_note } => {
                 if !matches!(self.status, Status::Issued | Status::PartiallyPaid | Status::Overdue | Status::Paid) {
                     return illegal("credited", self.status);
                 }
-                let creditable = self.totals.total - self.credited();
+                let creditable = self.totals.total.saturating_sub(self.credited());
                 if credit_note.amount <= 0 || credit_note.amount > creditable {
                     return Err(InvoiceError::InvalidAmount(format!(
                         "a credit note must be positive and at most {creditable} (the total not yet credited)"

@@ -5,6 +5,7 @@
 mod access;
 mod bus;
 mod helpers;
+mod hostile;
 mod invoices;
 
 use std::time::Duration;

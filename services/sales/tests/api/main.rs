@@ -4,6 +4,7 @@
 mod access;
 mod flow;
 mod helpers;
+mod hostile;
 mod pipeline;
 mod rules;
 
