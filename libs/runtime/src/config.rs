@@ -43,12 +43,17 @@ pub struct ServerConfig {
     pub host: IpAddr,
     /// Port to bind; 0 picks a free port (tests).
     pub port: u16,
+    /// Largest request message accepted, in bytes; larger ones are RESOURCE_EXHAUSTED.
+    pub max_message_bytes: usize,
 }
+
+/// Default of [`ServerConfig::max_message_bytes`]: 4 MiB, gRPC's customary limit.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 impl ServerConfig {
     /// A server on all interfaces at `port`.
     pub fn on_port(port: u16) -> Self {
-        Self { host: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port }
+        Self { host: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port, max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES }
     }
 
     /// The socket address to bind.

@@ -5,6 +5,7 @@
 //! - [`telemetry`]: the tracing subscriber (text or JSON lines).
 //! - [`context`]: request id and `traceparent` propagation around every call.
 //! - [`health`]: dependency probes that drive `grpc.health.v1.Health`.
+//! - [`input`]: the front door: framing, size and decode failures answered cleanly.
 //! - [`server`]: [`server::ServiceHost`], which binds (port 0 in tests), serves a service's routes
 //!   with health and reflection, and shuts down gracefully.
 //! - [`redis`]: Redis clients that reconnect by themselves.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod health;
+pub mod input;
 pub mod redis;
 pub mod server;
 pub mod shutdown;

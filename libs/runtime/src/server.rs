@@ -41,6 +41,7 @@ pub struct ServiceHost {
     health: HealthState,
     health_service: tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
     services: Vec<String>,
+    max_message_bytes: usize,
 }
 
 impl ServiceHost {
@@ -55,7 +56,7 @@ impl ServiceHost {
         );
         let services: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
         let health = HealthState::new(reporter, services.clone());
-        Ok(Self { listener, local_addr, health, health_service, services })
+        Ok(Self { listener, local_addr, health, health_service, services, max_message_bytes: config.max_message_bytes })
     }
 
     /// The address actually bound (the real port when 0 was asked for).
@@ -97,6 +98,7 @@ impl ServiceHost {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tonic::transport::Server::builder()
             .layer(RequestContextLayer)
+            .layer(crate::input::InputGuardLayer::new(self.max_message_bytes))
             .add_routes(routes)
             .add_service(self.health_service)
             .add_service(reflection)

@@ -105,3 +105,51 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// What a raw gRPC call answered.
+#[derive(Debug, Clone)]
+pub struct RawAnswer {
+    /// The HTTP status.
+    pub http_status: u16,
+    /// `grpc-status`, from the trailers or (trailers-only answers) the headers.
+    pub grpc_status: Option<i32>,
+    /// `grpc-message`, as sent.
+    pub grpc_message: String,
+}
+
+/// Sends `body` as it is (frames and all) as a gRPC call over HTTP/2 to `addr`, with a gRPC
+/// content type and `headers`; for tests that must send what a well-behaved client never would.
+pub async fn raw_call(
+    addr: SocketAddr,
+    path: &str,
+    body: bytes::Bytes,
+    headers: &[(&str, &str)],
+) -> Result<RawAnswer, Box<dyn std::error::Error + Send + Sync>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let (client, connection) = h2::client::handshake(tcp).await?;
+    tokio::spawn(connection);
+    let mut client = client.ready().await?;
+    let mut request = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (response, mut send) = client.send_request(request.body(())?, false)?;
+    send.send_data(body, true)?;
+    let response = response.await?;
+    let (parts, mut body) = response.into_parts();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    let trailers = body.trailers().await.ok().flatten().unwrap_or_default();
+    let pick = |name: &str| {
+        trailers.get(name).or_else(|| parts.headers.get(name)).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    Ok(RawAnswer {
+        http_status: parts.status.as_u16(),
+        grpc_status: pick("grpc-status").and_then(|s| s.parse().ok()),
+        grpc_message: pick("grpc-message").unwrap_or_default(),
+    })
+}

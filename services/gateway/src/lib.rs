@@ -188,7 +188,10 @@ impl Application {
             deadlines: hygiene::Deadlines::new(config.edge.default_deadline, config.edge.max_deadline),
             settings: config.edge.clone(),
         });
-        let host = ServiceHost::bind(&config.server, &[]).await?;
+        // One limit: the front door refuses what the proxy would refuse as it streams.
+        let mut server = config.server.clone();
+        server.max_message_bytes = config.edge.max_message_bytes;
+        let host = ServiceHost::bind(&server, &[]).await?;
         Ok(Self { host, config, redis, edge })
     }
 
