@@ -16,7 +16,8 @@ use crate::commands::{
 };
 use crate::error::TenancyError;
 use crate::outbox;
-use crate::sessions::{AuthSettings, hash_password, new_token, revoke_subject, token_hash};
+use crate::passwords::Passwords;
+use crate::sessions::{AuthSettings, new_token, revoke_subject, token_hash};
 
 type Result<T> = std::result::Result<T, TenancyError>;
 
@@ -201,19 +202,20 @@ pub struct Directory {
     pool: PgPool,
     cache: BrandCache,
     settings: AuthSettings,
+    passwords: Passwords,
 }
 
 impl Directory {
-    /// A directory over the tenancy schema.
-    pub fn new(pool: PgPool, cache: BrandCache, settings: AuthSettings) -> Self {
-        Self { pool, cache, settings }
+    /// A directory over the tenancy schema, hashing new passwords with `passwords`.
+    pub fn new(pool: PgPool, cache: BrandCache, settings: AuthSettings, passwords: Passwords) -> Self {
+        Self { pool, cache, settings, passwords }
     }
 
     // ---- organizations ------------------------------------------------------------------
 
     /// Creates an organization and its owner.
     pub async fn sign_up(&self, cmd: SignUp) -> Result<(Organization, User)> {
-        let hash = hash_password(cmd.password.clone()).await?;
+        let hash = self.passwords.hash(cmd.password.clone()).await?;
         let org_id = Uuid::now_v7();
         let user_id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
@@ -558,7 +560,7 @@ impl Directory {
     /// Creates an active user with a password.
     pub async fn create_user(&self, who: &Principal, cmd: NewUser) -> Result<User> {
         let hash = match &cmd.password {
-            Some(p) => Some(hash_password(p.clone()).await?),
+            Some(p) => Some(self.passwords.hash(p.clone()).await?),
             None => None,
         };
         Ok(self.insert_user(who, &cmd, "active", hash, "create_user").await?.0)
@@ -583,7 +585,7 @@ impl Directory {
 
     /// Accepts an invitation: sets the password and activates the user.
     pub async fn accept_invite(&self, token: &str, password: String) -> Result<User> {
-        let hash = hash_password(password).await?;
+        let hash = self.passwords.hash(password).await?;
         let mut tx = self.pool.begin().await?;
         let invite: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> =
             sqlx::query_as("SELECT user_id, expires_at, accepted_at FROM invitations WHERE token_hash = $1 FOR UPDATE")
@@ -801,7 +803,7 @@ impl Directory {
                 return Err(TenancyError::FailedPrecondition("an archived brand has no portal"));
             }
         }
-        let hash = hash_password(cmd.password.clone()).await?;
+        let hash = self.passwords.hash(cmd.password.clone()).await?;
         let id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         let scope = format!("{}:create_portal_user", who.organization_id);

@@ -40,6 +40,9 @@ pub enum TenancyError {
     /// Authentication or authorization failed.
     #[error(transparent)]
     Auth(#[from] sentra_auth::AuthError),
+    /// Too many password checks are running; the caller should retry shortly.
+    #[error("too many sign-ins at once; retry in a moment")]
+    Busy,
     /// Something broke that the caller cannot fix.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -80,6 +83,11 @@ impl From<TenancyError> for Status {
                 with_reason(Code::Unauthenticated, "INVALID_TOKEN", "invalid or expired token")
             }
             TenancyError::Auth(auth) => auth.into(),
+            TenancyError::Busy => <Status as tonic_types::StatusExt>::with_error_details(
+                Code::Unavailable,
+                "too many sign-ins at once; retry in a moment",
+                tonic_types::ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1))),
+            ),
             TenancyError::Internal(source) => internal(source.as_ref()),
         }
     }

@@ -18,6 +18,7 @@ pub mod directory;
 pub mod error;
 pub mod grpc;
 pub mod outbox;
+pub mod passwords;
 pub mod sessions;
 pub mod validate;
 
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::BrandCache;
 use crate::directory::Directory;
 use crate::grpc::{AuthApi, TenancyApi};
+use crate::passwords::Passwords;
 use crate::sessions::{AuthSettings, DbKeys, KeyRing, Sessions};
 use sqlx::PgPool;
 
@@ -142,8 +144,10 @@ impl Application {
         let auth = AuthLayer::new(verifier);
         let ttl = std::time::Duration::from_secs(self.config.brand_cache_ttl_secs);
         let cache = BrandCache::new(self.redis.clone(), &self.config.redis.key_prefix, ttl);
-        let directory = Directory::new(self.pool.clone(), cache, self.config.auth.clone());
-        let sessions = Sessions::new(self.pool.clone(), keys.clone(), self.config.auth.clone());
+        let passwords =
+            Passwords::for_this_machine(std::time::Duration::from_secs(self.config.auth.password_wait_secs));
+        let directory = Directory::new(self.pool.clone(), cache, self.config.auth.clone(), passwords.clone());
+        let sessions = Sessions::new(self.pool.clone(), keys.clone(), self.config.auth.clone(), passwords);
         let routes = tonic::service::Routes::new(tower::Layer::layer(
             &auth,
             TenancyServiceServer::new(TenancyApi { directory }),

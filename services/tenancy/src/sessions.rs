@@ -1,6 +1,6 @@
 //! Sign-in: passwords, signing keys, access tokens and rotating refresh tokens.
 //!
-//! - Passwords are hashed with argon2id (on the blocking pool: hashing is deliberately slow).
+//! - Passwords are hashed with argon2id (`passwords`: bounded concurrency and pooled memory).
 //!   An unknown email still costs one verification against a dummy hash, so timing does not
 //!   tell whether an account exists.
 //! - Access tokens are EdDSA JWTs from `sentra-auth`, signed by the newest key. A key signs for
@@ -13,7 +13,7 @@
 use std::sync::{Arc, OnceLock};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::commands::Login;
 use crate::error::TenancyError;
+use crate::passwords::Passwords;
 
 type Result<T> = std::result::Result<T, TenancyError>;
 
@@ -40,6 +41,8 @@ pub struct AuthSettings {
     pub key_rotate_after_secs: u64,
     /// Lifetime of an invitation, in seconds.
     pub invite_ttl_secs: u64,
+    /// How long a sign-in waits for a free password check before it is refused as busy.
+    pub password_wait_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -49,6 +52,7 @@ impl Default for AuthSettings {
             refresh_ttl_secs: 30 * 24 * 3600,
             key_rotate_after_secs: 7 * 24 * 3600,
             invite_ttl_secs: 7 * 24 * 3600,
+            password_wait_secs: 5,
         }
     }
 }
@@ -69,29 +73,6 @@ impl AuthSettings {
     }
 }
 
-/// Hashes a password with argon2id and a random salt.
-pub async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| internal(e.to_string()))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| internal(e.to_string()))
-    })
-    .await
-    .map_err(|e| internal(e.to_string()))?
-}
-
-/// Whether `password` matches `hash` (a malformed hash never matches).
-pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-    })
-    .await
-    .unwrap_or(false)
-}
-
 /// A hash no password matches, verified against when the email is unknown.
 fn dummy_hash() -> String {
     static DUMMY: OnceLock<String> = OnceLock::new();
@@ -104,10 +85,6 @@ fn dummy_hash() -> String {
                 .unwrap_or_default()
         })
         .clone()
-}
-
-fn internal(message: String) -> TenancyError {
-    TenancyError::Internal(message.into())
 }
 
 /// SHA-256 of a bearer secret (refresh or invite token), which is what the database keeps.
@@ -237,12 +214,13 @@ pub struct Sessions {
     pool: PgPool,
     keys: Arc<KeyRing>,
     settings: AuthSettings,
+    passwords: Passwords,
 }
 
 impl Sessions {
-    /// Sessions signing with `keys`.
-    pub fn new(pool: PgPool, keys: Arc<KeyRing>, settings: AuthSettings) -> Self {
-        Self { pool, keys, settings }
+    /// Sessions signing with `keys`, checking passwords with `passwords`.
+    pub fn new(pool: PgPool, keys: Arc<KeyRing>, settings: AuthSettings, passwords: Passwords) -> Self {
+        Self { pool, keys, settings, passwords }
     }
 
     /// Checks the credentials and issues a new token family.
@@ -304,12 +282,12 @@ impl Sessions {
         }
 
         if candidates.is_empty() {
-            verify_password(cmd.password, dummy_hash()).await;
+            self.passwords.verify(cmd.password, dummy_hash()).await?;
             return Err(TenancyError::InvalidCredentials);
         }
         let mut matched = Vec::new();
         for (subject, hash) in candidates {
-            if verify_password(cmd.password.clone(), hash).await {
+            if self.passwords.verify(cmd.password.clone(), hash).await? {
                 matched.push(subject);
             }
         }
