@@ -1,32 +1,37 @@
 //! The key source every service but Tenancy uses: Tenancy's `AuthService.GetSigningKeys`.
 
+use std::time::Duration;
+
 use sentra_proto::sentra::tenancy::v1::GetSigningKeysRequest;
 use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
 use tonic::transport::Channel;
 
 use crate::{AuthError, KeySource, PublicKey};
 
-/// Fetches the published verification keys from Tenancy over gRPC.
-#[derive(Clone)]
+/// Fetches the published verification keys from Tenancy over gRPC; the [`crate::Verifier`] over
+/// it caches them and refetches on an unknown `kid`.
+#[derive(Debug, Clone)]
 pub struct TenancyKeys {
     client: AuthServiceClient<Channel>,
+    timeout: Duration,
 }
 
 impl TenancyKeys {
-    /// A source calling Tenancy on `channel` (typically `Endpoint::connect_lazy`).
-    pub fn new(channel: Channel) -> Self {
-        Self { client: AuthServiceClient::new(channel) }
+    /// A source calling Tenancy on `channel` (typically `Endpoint::connect_lazy`), each fetch
+    /// bounded by `timeout` (sent along as the call's deadline, and enforced here).
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
+        Self { client: AuthServiceClient::new(channel), timeout }
     }
 }
 
 #[async_trait::async_trait]
 impl KeySource for TenancyKeys {
     async fn fetch(&self) -> Result<Vec<PublicKey>, AuthError> {
-        let answer = self
-            .client
-            .clone()
-            .get_signing_keys(GetSigningKeysRequest {})
+        let mut request = tonic::Request::new(GetSigningKeysRequest {});
+        request.set_timeout(self.timeout);
+        let answer = tokio::time::timeout(self.timeout, self.client.clone().get_signing_keys(request))
             .await
+            .map_err(|_| AuthError::KeySource("GetSigningKeys timed out".into()))?
             .map_err(|status| AuthError::KeySource(format!("GetSigningKeys failed: {}", status.code())))?;
         Ok(answer.into_inner().keys.into_iter().map(|k| PublicKey { kid: k.kid, x: k.x }).collect())
     }

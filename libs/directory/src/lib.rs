@@ -4,7 +4,8 @@
 //! Calls carry the caller's own token, so Tenancy applies its own isolation and rights, plus the
 //! request id and `traceparent` of the call being served. Brand answers are cached for a minute
 //! per (organization, brand) — brands rarely change and every command checks one; membership is
-//! always asked fresh, since it decides an assignment.
+//! always asked fresh, since it decides an assignment. Every call has a deadline: a slow Tenancy
+//! makes a command fail UNAVAILABLE within it rather than hang.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -53,10 +54,12 @@ pub struct Directory {
     client: TenancyServiceClient<Channel>,
     brands: Mutex<HashMap<(Uuid, Uuid), (Instant, BrandInfo)>>,
     ttl: Duration,
+    timeout: Duration,
 }
 
-fn with_token<T>(token: &str, message: T) -> Result<tonic::Request<T>, DirectoryError> {
+fn with_token<T>(token: &str, message: T, timeout: Duration) -> Result<tonic::Request<T>, DirectoryError> {
     let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
     let value = format!("Bearer {token}").parse().map_err(|_| DirectoryError::Unauthenticated)?;
     request.metadata_mut().insert("authorization", value);
     if let Some(ctx) = RequestContext::current() {
@@ -80,12 +83,24 @@ fn fail(status: tonic::Status) -> DirectoryError {
 }
 
 impl Directory {
-    /// A client of Tenancy at `channel`.
-    pub fn new(channel: Channel) -> Self {
+    /// A client of Tenancy at `channel`; each call must be answered within `timeout`.
+    pub fn new(channel: Channel, timeout: Duration) -> Self {
         Self {
             client: TenancyServiceClient::new(channel),
             brands: Mutex::new(HashMap::new()),
             ttl: Duration::from_secs(60),
+            timeout,
+        }
+    }
+
+    /// Awaits a call within the deadline.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, DirectoryError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(answer) => answer.map(tonic::Response::into_inner).map_err(fail),
+            Err(_) => Err(DirectoryError::Unavailable(tonic::Code::DeadlineExceeded)),
         }
     }
 
@@ -97,8 +112,8 @@ impl Directory {
         {
             return Ok(info.clone());
         }
-        let request = with_token(token, tpb::GetBrandRequest { brand_id: brand.to_string() })?;
-        let found = self.client.clone().get_brand(request).await.map_err(fail)?.into_inner().brand;
+        let request = with_token(token, tpb::GetBrandRequest { brand_id: brand.to_string() }, self.timeout)?;
+        let found = self.bounded(self.client.clone().get_brand(request)).await?.brand;
         let found = found.ok_or(DirectoryError::BrandNotFound)?;
         if found.organization_id != organization.to_string() {
             return Err(DirectoryError::BrandNotFound);
@@ -124,8 +139,35 @@ impl Directory {
         user: Uuid,
         roles: &[tpb::BrandRole],
     ) -> Result<bool, DirectoryError> {
-        let request = with_token(token, tpb::ListBrandMembersRequest { brand_id: brand.to_string() })?;
-        let members = self.client.clone().list_brand_members(request).await.map_err(fail)?.into_inner().accesses;
+        let request = with_token(token, tpb::ListBrandMembersRequest { brand_id: brand.to_string() }, self.timeout)?;
+        let members = self.bounded(self.client.clone().list_brand_members(request)).await?.accesses;
         Ok(members.iter().any(|m| m.user_id == user.to_string() && roles.iter().any(|r| *r as i32 == m.role)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Tenancy that takes connections and never answers: every call ends at the deadline.
+    #[tokio::test]
+    async fn a_silent_tenancy_fails_within_the_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).expect("uri").connect_lazy();
+        let directory = Directory::new(channel, Duration::from_millis(200));
+        let started = Instant::now();
+        let answer = directory.brand("token", Uuid::nil(), Uuid::nil()).await;
+        assert!(matches!(answer, Err(DirectoryError::Unavailable(_))), "{answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        let answer = directory.has_role("token", Uuid::nil(), Uuid::nil(), &[]).await;
+        assert!(matches!(answer, Err(DirectoryError::Unavailable(_))), "{answer:?}");
+        silent.abort();
     }
 }

@@ -525,9 +525,7 @@ impl EventStore {
             sender
         });
         // Full means a NOTIFY is already pending and will cover this commit too.
-        if std::env::var_os("XNO_NOTIFY").is_none() {
-            let _ = sender.try_send(());
-        }
+        let _ = sender.try_send(());
     }
 }
 

@@ -66,6 +66,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Where Tenancy answers (brands, signing keys).
     pub tenancy_url: String,
+    /// Deadline of each call to Tenancy (brand checks, members, signing keys), in seconds.
+    pub tenancy_timeout_secs: f64,
     /// Payment terms of invoices drafted without terms, in days.
     pub default_terms_days: u32,
     /// Seconds between two overdue passes.
@@ -84,6 +86,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
             tenancy_url: "http://127.0.0.1:3001".into(),
+            tenancy_timeout_secs: 2.0,
             default_terms_days: 30,
             overdue_interval_secs: 3600.0,
             retry_delay_secs: 1.0,
@@ -150,12 +153,19 @@ impl Application {
         self.host.local_addr()
     }
 
+    fn tenancy_timeout(&self) -> std::time::Duration {
+        std::time::Duration::try_from_secs_f64(self.config.tenancy_timeout_secs)
+            .unwrap_or(std::time::Duration::from_secs(2))
+    }
+
     /// Serves until `shutdown` resolves, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> =
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
-        let auth = AuthLayer::new(Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone()))));
-        let finance = Finance::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone())));
+        let auth =
+            AuthLayer::new(Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone(), self.tenancy_timeout()))));
+        let finance =
+            Finance::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())));
         let api = FinanceApi { finance, default_terms_days: self.config.default_terms_days };
         let routes = tonic::service::Routes::new(tower::Layer::layer(&auth, FinanceServiceServer::new(api)));
 

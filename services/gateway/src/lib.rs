@@ -125,10 +125,11 @@ use sentra_auth::Verifier;
 use sentra_runtime::health::{Probe, RedisProbe};
 use sentra_runtime::server::{ServeError, ServiceHost};
 
-use crate::lookups::{BrandResolver, TenancyKeys};
+use crate::lookups::BrandResolver;
 use crate::policy::Policy;
 use crate::proxy::Edge;
 use crate::ratelimit::RateLimiter;
+use sentra_auth::TenancyKeys;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]

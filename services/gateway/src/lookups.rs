@@ -1,13 +1,12 @@
-//! What the gateway asks Tenancy itself: the token verification keys and host name -> brand.
+//! What the gateway asks Tenancy itself: host name -> brand (the verification keys come through
+//! `sentra_auth::TenancyKeys`, on the channel made here).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use sentra_auth::{AuthError, KeySource, PublicKey};
 use sentra_proto::sentra::tenancy::v1 as pb;
-use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
 use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
 use tonic::transport::{Channel, Endpoint};
 use uuid::Uuid;
@@ -36,34 +35,6 @@ pub fn tenancy_channel(
         [one] => Some(one.connect_lazy()),
         _ => Some(Channel::balance_list(endpoints.into_iter())),
     })
-}
-
-/// Signing keys from Tenancy's `AuthService/GetSigningKeys`; the [`sentra_auth::Verifier`] over
-/// it caches them and refetches on an unknown `kid` (at most once per 5 s).
-#[derive(Debug, Clone)]
-pub struct TenancyKeys {
-    client: AuthServiceClient<Channel>,
-    timeout: Duration,
-}
-
-impl TenancyKeys {
-    /// Keys fetched over `channel` (the Tenancy upstream), each fetch bounded by `timeout`.
-    pub fn new(channel: Channel, timeout: Duration) -> Self {
-        Self { client: AuthServiceClient::new(channel), timeout }
-    }
-}
-
-#[async_trait::async_trait]
-impl KeySource for TenancyKeys {
-    async fn fetch(&self) -> Result<Vec<PublicKey>, AuthError> {
-        let mut request = tonic::Request::new(pb::GetSigningKeysRequest {});
-        request.set_timeout(self.timeout);
-        let answer = tokio::time::timeout(self.timeout, self.client.clone().get_signing_keys(request))
-            .await
-            .map_err(|_| AuthError::KeySource("GetSigningKeys timed out".into()))?
-            .map_err(|status| AuthError::KeySource(format!("GetSigningKeys: {status}")))?;
-        Ok(answer.into_inner().keys.into_iter().map(|k| PublicKey { kid: k.kid, x: k.x }).collect())
-    }
 }
 
 /// The brand served on a host name.

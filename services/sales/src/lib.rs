@@ -63,6 +63,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Where Tenancy answers (brand ownership, brand members).
     pub tenancy_url: String,
+    /// Deadline of each call to Tenancy (brand checks, members, signing keys), in seconds.
+    pub tenancy_timeout_secs: f64,
 }
 
 impl Default for Config {
@@ -75,6 +77,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
             tenancy_url: "http://127.0.0.1:3001".into(),
+            tenancy_timeout_secs: 2.0,
         }
     }
 }
@@ -155,13 +158,19 @@ impl Application {
         self.host.local_addr()
     }
 
+    fn tenancy_timeout(&self) -> std::time::Duration {
+        std::time::Duration::try_from_secs_f64(self.config.tenancy_timeout_secs)
+            .unwrap_or(std::time::Duration::from_secs(2))
+    }
+
     /// Serves until `shutdown` resolves, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> =
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
-        let verifier = Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone())));
+        let verifier = Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone(), self.tenancy_timeout())));
         let auth = AuthLayer::new(verifier);
-        let sales = Sales::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone())));
+        let sales =
+            Sales::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())));
         let routes =
             tonic::service::Routes::new(tower::Layer::layer(&auth, SalesServiceServer::new(SalesApi { sales })));
 
