@@ -12,6 +12,9 @@ pub enum AuthError {
     /// The token's `exp` has passed.
     #[error("access token expired")]
     Expired,
+    /// The token was issued before its subject's rights changed (or the user was deactivated).
+    #[error("access token revoked")]
+    Revoked,
     /// The token's `kid` names no key the verifier knows, even after asking the key source.
     #[error("access token signed by an unknown key")]
     UnknownKey,
@@ -42,6 +45,9 @@ impl From<AuthError> for tonic::Status {
             AuthError::InvalidToken | AuthError::Expired | AuthError::UnknownKey => {
                 tonic::Status::unauthenticated("invalid or expired access token")
             }
+            // Worth a word of its own: the client's right move is to refresh (its refresh token
+            // gets it a token with the current rights), which it does on any UNAUTHENTICATED.
+            AuthError::Revoked => tonic::Status::unauthenticated("access token revoked: rights changed; refresh it"),
             AuthError::PermissionDenied { permission } => {
                 tonic::Status::permission_denied(format!("permission {permission} required"))
             }

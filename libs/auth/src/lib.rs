@@ -24,6 +24,9 @@
 //! [`Verifier::with_token_cache`] lets a verifier remember tokens that passed, so a token seen
 //! again skips the signature check (never the expiry check, and not across a change of the key
 //! set); the gateway, which sees every call of every session, turns it on.
+//! [`Verifier::with_sessions`] makes revocation take effect within seconds: a token stands only
+//! while the session version it carries (claim `sv`) is its subject's current one, which Tenancy
+//! bumps whenever the subject's rights change (see [`SessionSource`]).
 //!
 //! # Layout
 //!
@@ -82,6 +85,7 @@ mod caller;
 mod error;
 mod layer;
 mod principal;
+mod sessions;
 mod tenancy_keys;
 mod token;
 mod verifier;
@@ -91,6 +95,7 @@ pub use error::AuthError;
 pub use layer::{AuthLayer, AuthService};
 pub use principal::{PortalScope, Principal, principal};
 pub use roles::{BrandRole, OrgRole, PrincipalKind};
+pub use sessions::{DEFAULT_SESSION_TTL, SessionSource, TenancySessions};
 pub use tenancy_keys::TenancyKeys;
 pub use token::{Claims, ISSUER, PublicKey, SigningKey};
 pub use verifier::{DEFAULT_LEEWAY_SECS, DEFAULT_MIN_REFETCH_INTERVAL, KeySource, StaticKeys, Verifier};

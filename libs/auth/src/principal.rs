@@ -36,6 +36,8 @@ pub struct Principal {
     pub token_id: String,
     /// When the token stops being accepted.
     pub expires_at: DateTime<Utc>,
+    /// The session version the token was issued under (claim `sv`).
+    pub session_version: u64,
 }
 
 impl Principal {

@@ -20,7 +20,7 @@ use crate::{AuthError, BrandRole, OrgRole, PortalScope, Principal, PrincipalKind
 pub const ISSUER: &str = "sentra";
 
 /// JWT claims. Field names in the token: sub, org, kind, org_role, brands (map brand id -> role),
-/// portal_brand, client_id, exp, iat, jti, iss ("sentra").
+/// portal_brand, client_id, sv (session version), exp, iat, jti, iss ("sentra").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
     /// Staff user id or portal user id.
@@ -41,6 +41,10 @@ pub struct Claims {
     /// The client the portal user belongs to (clients only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<Uuid>,
+    /// The subject's session version when the token was issued; the token stands only while it
+    /// is the current one (see [`crate::SessionSource`]). Absent in older tokens: 0.
+    #[serde(default)]
+    pub sv: u64,
     /// Expiry, seconds since the Unix epoch.
     pub exp: i64,
     /// Issue time, seconds since the Unix epoch.
@@ -69,6 +73,7 @@ impl Claims {
             brands,
             portal_brand: None,
             client_id: None,
+            sv: 0,
             exp: now + ttl.num_seconds(),
             iat: now,
             jti: Uuid::now_v7().to_string(),
@@ -93,6 +98,7 @@ impl Claims {
             brands: BTreeMap::new(),
             portal_brand: Some(brand_id),
             client_id: Some(client_id),
+            sv: 0,
             exp: now + ttl.num_seconds(),
             iat: now,
             jti: Uuid::now_v7().to_string(),
@@ -135,6 +141,7 @@ impl Claims {
             portal,
             token_id: self.jti,
             expires_at,
+            session_version: self.sv,
         })
     }
 }
@@ -334,8 +341,8 @@ mod tests {
         );
         let json = serde_json::to_value(&claims).unwrap();
         let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys.len(), 9, "{keys:?}");
-        for key in ["sub", "org", "kind", "org_role", "brands", "exp", "iat", "jti", "iss"] {
+        assert_eq!(keys.len(), 10, "{keys:?}");
+        for key in ["sub", "org", "kind", "org_role", "brands", "sv", "exp", "iat", "jti", "iss"] {
             assert!(json.get(key).is_some(), "{key}");
         }
         assert_eq!(json["kind"], "staff");

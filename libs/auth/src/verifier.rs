@@ -53,6 +53,7 @@ pub struct Verifier {
     min_refetch_interval: Duration,
     validation: Arc<Validation>,
     tokens: Option<Arc<TokenCache>>,
+    sessions: Option<Arc<crate::sessions::SessionCheck>>,
 }
 
 struct Shared {
@@ -102,7 +103,15 @@ impl Verifier {
             min_refetch_interval: DEFAULT_MIN_REFETCH_INTERVAL,
             validation: Arc::new(validation(DEFAULT_LEEWAY_SECS)),
             tokens: None,
+            sessions: None,
         }
+    }
+
+    /// Also refuses tokens whose session version is no longer current, as `source` tells
+    /// (remembered per subject for `ttl`): revocation within seconds. See [`crate::SessionSource`].
+    pub fn with_sessions(mut self, source: Arc<dyn crate::SessionSource>, ttl: Duration) -> Self {
+        self.sessions = Some(Arc::new(crate::sessions::SessionCheck::new(source, ttl)));
+        self
     }
 
     /// Remembers up to `capacity` verified tokens (0: none, the default), shared by clones.
@@ -150,6 +159,15 @@ impl Verifier {
     /// refused before any key is looked at), the kid is known (refetching once if not), the
     /// signature, `exp` (with the leeway), `iss == "sentra"`, and the claims' shape.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let principal = self.verify_token(token).await?;
+        if let Some(sessions) = &self.sessions {
+            sessions.check(token, &principal).await?;
+        }
+        Ok(principal)
+    }
+
+    /// Signature (or the token cache), expiry and claims.
+    async fn verify_token(&self, token: &str) -> Result<Principal, AuthError> {
         let Some(tokens) = &self.tokens else {
             return self.verify_signed(token).await;
         };

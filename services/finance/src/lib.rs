@@ -30,7 +30,7 @@ use sentra_runtime::health::{AmqpProbe, PostgresProbe, Probe};
 use sentra_runtime::server::{ServeError, ServiceHost};
 use std::time::Duration;
 
-use sentra_auth::{AuthLayer, TenancyKeys, Verifier};
+use sentra_auth::{AuthLayer, DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions, Verifier};
 use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig, FeedRelay, RelayConfig};
 use sentra_directory::Directory;
 use sentra_event_store::{EventStore, ProjectionRunner};
@@ -162,8 +162,12 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> =
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
-        let auth =
-            AuthLayer::new(Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone(), self.tenancy_timeout()))));
+        let auth = AuthLayer::new(
+            Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone(), self.tenancy_timeout()))).with_sessions(
+                Arc::new(TenancySessions::new(self.tenancy.clone(), self.tenancy_timeout())),
+                DEFAULT_SESSION_TTL,
+            ),
+        );
         let finance =
             Finance::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())));
         let api = FinanceApi { finance, default_terms_days: self.config.default_terms_days };

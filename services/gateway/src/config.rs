@@ -192,6 +192,10 @@ pub struct EdgeSettings {
     /// let one write carry the frames of several calls (2 measured cheaper than 4 per call in the
     /// edge bench, on 2 cores).
     pub connections_per_upstream: usize,
+    /// How long an answer about a user's session (is their token's rights still current?) is
+    /// reused: a revoked role or a deactivated user is refused within this plus a round trip.
+    #[serde(with = "secs")]
+    pub session_check: Duration,
     /// Verified access tokens remembered (0: verify the signature on every call). A remembered
     /// token still has its expiry checked on every call and is verified again when Tenancy's key
     /// set changes; see `sentra_auth::Verifier::with_token_cache`.
@@ -202,6 +206,7 @@ impl Default for EdgeSettings {
     fn default() -> Self {
         Self {
             max_message_bytes: 4 * 1024 * 1024,
+            session_check: sentra_auth::DEFAULT_SESSION_TTL,
             default_deadline: Duration::from_secs(10),
             max_deadline: Duration::from_secs(60),
             brand_cache_ttl: Duration::from_secs(30),

@@ -129,7 +129,7 @@ use crate::lookups::BrandResolver;
 use crate::policy::Policy;
 use crate::proxy::Edge;
 use crate::ratelimit::RateLimiter;
-use sentra_auth::TenancyKeys;
+use sentra_auth::{TenancyKeys, TenancySessions};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +174,11 @@ impl Application {
         let tenancy =
             lookups::tenancy_channel(&config.upstreams.tenancy, &config.edge)?.ok_or(StartupError::NoTenancy)?;
         let verifier = Verifier::new(Arc::new(TenancyKeys::new(tenancy.clone(), config.edge.lookup_timeout)))
-            .with_token_cache(config.edge.token_cache);
+            .with_token_cache(config.edge.token_cache)
+            .with_sessions(
+                Arc::new(TenancySessions::new(tenancy.clone(), config.edge.lookup_timeout)),
+                config.edge.session_check,
+            );
         let brands = BrandResolver::new(tenancy, config.edge.brand_cache_ttl, config.edge.lookup_timeout);
         let redis = sentra_runtime::redis::connect(&config.redis)?;
         let limiter =

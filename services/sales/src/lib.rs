@@ -22,8 +22,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sentra_auth::TenancyKeys;
 use sentra_auth::{AuthLayer, Verifier};
+use sentra_auth::{DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions};
 use sentra_bus::{BrokerConfig, FeedRelay, RelayConfig};
 use sentra_event_store::{EventStore, ProjectionRunner};
 use sentra_proto::sentra::sales::v1::sales_service_server::SalesServiceServer;
@@ -167,7 +167,11 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> =
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
-        let verifier = Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone(), self.tenancy_timeout())));
+        let verifier = Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone(), self.tenancy_timeout())))
+            .with_sessions(
+                Arc::new(TenancySessions::new(self.tenancy.clone(), self.tenancy_timeout())),
+                DEFAULT_SESSION_TTL,
+            );
         let auth = AuthLayer::new(verifier);
         let sales =
             Sales::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())));

@@ -17,7 +17,7 @@ use crate::commands::{
 use crate::error::TenancyError;
 use crate::outbox;
 use crate::passwords::Passwords;
-use crate::sessions::{AuthSettings, new_token, revoke_subject, token_hash};
+use crate::sessions::{AuthSettings, bump_session, new_token, revoke_subject, token_hash};
 
 type Result<T> = std::result::Result<T, TenancyError>;
 
@@ -672,6 +672,7 @@ impl Directory {
         .fetch_one(&mut *tx)
         .await?;
         revoke_subject(&mut tx, id).await?;
+        bump_session(&mut tx, id).await?;
         outbox::record(
             &mut tx,
             "tenancy.user.deactivated",
@@ -717,6 +718,9 @@ impl Directory {
         .bind(cmd.role.as_str())
         .fetch_one(&mut *tx)
         .await?;
+        // The user's tokens carry their old roles: end them, so the new rights (or the loss of
+        // old ones, on a change) apply within seconds.
+        bump_session(&mut tx, cmd.user_id).await?;
         outbox::record(
             &mut tx,
             "tenancy.brand_access.granted",
@@ -746,6 +750,7 @@ impl Directory {
         if removed == 0 {
             return Err(TenancyError::NotFound("brand access"));
         }
+        bump_session(&mut tx, user_id).await?;
         outbox::record(
             &mut tx,
             "tenancy.brand_access.revoked",

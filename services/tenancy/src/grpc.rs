@@ -368,4 +368,11 @@ impl AuthService for AuthApi {
                 .collect(),
         }))
     }
+
+    async fn get_session(&self, request: Request<pb::GetSessionRequest>) -> Reply<pb::GetSessionResponse> {
+        // The auth layer has already refused a token whose session is not current.
+        let who = principal(&request)?;
+        let version = self.sessions.session_version(who).await?;
+        Ok(Response::new(pb::GetSessionResponse { session_version: i64::try_from(version).unwrap_or(i64::MAX) }))
+    }
 }

@@ -42,6 +42,7 @@ use crate::cache::BrandCache;
 use crate::directory::Directory;
 use crate::grpc::{AuthApi, TenancyApi};
 use crate::passwords::Passwords;
+use crate::sessions::DbSessions;
 use crate::sessions::{AuthSettings, DbKeys, KeyRing, Sessions};
 use sqlx::PgPool;
 
@@ -139,8 +140,11 @@ impl Application {
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(RedisProbe(self.redis.clone()))];
         let keys = Arc::new(KeyRing::new(self.pool.clone(), self.config.auth.clone()));
         // The key source is our own table: refetching on an unknown kid is cheap, so rotation is seen at once.
-        let verifier =
-            Verifier::new(Arc::new(DbKeys(keys.clone()))).with_min_refetch_interval(std::time::Duration::from_secs(1));
+        // Sessions are judged from our own tables, fresh on every call (zero ttl): a lookup by
+        // primary key, and the source of truth for everyone else's cached answers.
+        let verifier = Verifier::new(Arc::new(DbKeys(keys.clone())))
+            .with_min_refetch_interval(std::time::Duration::from_secs(1))
+            .with_sessions(Arc::new(DbSessions(self.pool.clone())), std::time::Duration::ZERO);
         let auth = AuthLayer::new(verifier);
         let ttl = std::time::Duration::from_secs(self.config.brand_cache_ttl_secs);
         let cache = BrandCache::new(self.redis.clone(), &self.config.redis.key_prefix, ttl);

@@ -312,6 +312,7 @@ impl Sessions {
             brands: Default::default(),
             portal_brand: None,
             client_id: None,
+            sv: 0,
             exp: exp.timestamp(),
             iat: now.timestamp(),
             jti: Uuid::now_v7().to_string(),
@@ -319,11 +320,13 @@ impl Sessions {
         };
         match subject {
             Subject::Staff { user_id, .. } => {
-                let role: (String,) = sqlx::query_as("SELECT org_role FROM users WHERE id = $1")
-                    .bind(user_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                claims.org_role = Some(role.0.parse::<OrgRole>()?);
+                let (role, version): (String, i64) =
+                    sqlx::query_as("SELECT org_role, session_version FROM users WHERE id = $1")
+                        .bind(user_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                claims.org_role = Some(role.parse::<OrgRole>()?);
+                claims.sv = u64::try_from(version).unwrap_or(0);
                 let brands: Vec<(Uuid, String)> = sqlx::query_as(
                     "SELECT a.brand_id, a.role FROM brand_access a JOIN brands b ON b.id = a.brand_id
                      WHERE a.user_id = $1 AND b.archived_at IS NULL",
@@ -335,7 +338,12 @@ impl Sessions {
                     claims.brands.insert(brand, role.parse::<BrandRole>()?);
                 }
             }
-            Subject::Client { brand_id, client_id, .. } => {
+            Subject::Client { portal_user_id, brand_id, client_id, .. } => {
+                let (version,): (i64,) = sqlx::query_as("SELECT session_version FROM portal_users WHERE id = $1")
+                    .bind(portal_user_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                claims.sv = u64::try_from(version).unwrap_or(0);
                 claims.kind = PrincipalKind::Client;
                 claims.portal_brand = Some(brand_id);
                 claims.client_id = Some(client_id);
@@ -357,6 +365,12 @@ impl Sessions {
         .execute(&mut *conn)
         .await?;
         Ok(Tokens { access_token, expires_in: self.settings.access_ttl().num_seconds(), refresh_token })
+    }
+
+    /// The session version of the caller's own subject, for `AuthService.GetSession`.
+    pub async fn session_version(&self, principal: &sentra_auth::Principal) -> Result<u64> {
+        use sentra_auth::SessionSource as _;
+        DbSessions(self.pool.clone()).current("", principal).await.map_err(TenancyError::Auth)
     }
 
     /// Spends `token` and issues the next pair of its family; a spent token revokes the family.
@@ -444,4 +458,48 @@ pub async fn revoke_subject(conn: &mut PgConnection, subject: Uuid) -> std::resu
         .execute(conn)
         .await
         .map(|_| ())
+}
+
+/// Ends every access token of a user issued so far (they are refused within seconds, see
+/// `sentra_auth::SessionSource`); the user's next refresh gets a token with current rights.
+pub async fn bump_session(conn: &mut PgConnection, user_id: Uuid) -> Result<()> {
+    sqlx::query("UPDATE users SET session_version = session_version + 1 WHERE id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Tenancy's own answer to "is this token's session still current", from its tables: the
+/// version of the subject, or beyond any version when the user is no longer active.
+pub struct DbSessions(pub PgPool);
+
+#[async_trait::async_trait]
+impl sentra_auth::SessionSource for DbSessions {
+    async fn current(
+        &self,
+        _token: &str,
+        principal: &sentra_auth::Principal,
+    ) -> std::result::Result<u64, sentra_auth::AuthError> {
+        let row: Option<(i64, bool)> = match principal.kind {
+            PrincipalKind::Staff => {
+                sqlx::query_as("SELECT session_version, state = 'active' FROM users WHERE id = $1")
+                    .bind(principal.user_id)
+                    .fetch_optional(&self.0)
+                    .await
+            }
+            PrincipalKind::Client => {
+                sqlx::query_as("SELECT session_version, true FROM portal_users WHERE id = $1")
+                    .bind(principal.user_id)
+                    .fetch_optional(&self.0)
+                    .await
+            }
+        }
+        .map_err(|e| sentra_auth::AuthError::KeySource(format!("session lookup failed: {e}")))?;
+        Ok(match row {
+            Some((version, true)) => u64::try_from(version).unwrap_or(0),
+            // Deactivated or gone: no token of theirs stands.
+            _ => u64::MAX,
+        })
+    }
 }

@@ -18,6 +18,7 @@ fn staff(org_role: OrgRole, brands: &[(Uuid, BrandRole)]) -> Principal {
         portal: None,
         token_id: "jti".into(),
         expires_at: Utc::now(),
+        session_version: 0,
     }
 }
 

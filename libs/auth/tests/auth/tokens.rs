@@ -33,6 +33,7 @@ async fn staff_token_roundtrips_to_the_same_principal() {
         portal: None,
         token_id: claims.jti.clone(),
         expires_at: DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap(),
+        session_version: 0,
     };
     assert_eq!(principal, expected);
     assert_eq!(principal, claims.into_principal().unwrap());

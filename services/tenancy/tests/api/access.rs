@@ -103,21 +103,28 @@ async fn roles_limit_what_members_do_per_brand() {
     assert_eq!(members.len(), 3);
     assert!(members.iter().any(|m| m.user_id == agent_id && m.role == pb::BrandRole::Finance as i32));
 
-    // Revoking removes the brand from the user's next token.
+    // Revoking ends the user's tokens at once (Tenancy judges sessions on every call) and removes
+    // the brand from the next one.
     t.revoke_brand_access(bearer(
         &manager,
         pb::RevokeBrandAccessRequest { brand_id: mine.id.clone(), user_id: agent_id.clone() },
     ))
     .await
     .expect("revoke");
+    let stale =
+        t.list_user_brand_access(bearer(&agent, pb::ListUserBrandAccessRequest { user_id: agent_id.clone() })).await;
+    assert!(expect_code(stale, Code::Unauthenticated).message().contains("revoked"));
+    let fresh = app.login("agent@roles.example", crate::helpers::PASSWORD, "").await.unwrap();
     let own = t
-        .list_user_brand_access(bearer(&agent, pb::ListUserBrandAccessRequest { user_id: agent_id.clone() }))
+        .list_user_brand_access(bearer(
+            &fresh.access_token,
+            pb::ListUserBrandAccessRequest { user_id: agent_id.clone() },
+        ))
         .await
         .unwrap()
         .into_inner()
         .accesses;
     assert!(own.is_empty());
-    let fresh = app.login("agent@roles.example", crate::helpers::PASSWORD, "").await.unwrap();
     expect_code(
         t.get_brand(bearer(&fresh.access_token, pb::GetBrandRequest { brand_id: mine.id.clone() })).await,
         Code::PermissionDenied,

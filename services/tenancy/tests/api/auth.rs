@@ -83,6 +83,7 @@ async fn tokens_from_unknown_keys_expired_or_tampered_are_refused() {
         brands: Default::default(),
         portal_brand: None,
         client_id: None,
+        sv: 0,
         exp,
         iat: now - 10,
         jti: "forged".into(),

@@ -2,3 +2,4 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 mod hostile;
+mod revocation;
