@@ -472,3 +472,70 @@ impl FinanceService for FinanceApi {
         }))
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Whatever a client sends, the boundary answers `Ok` or an error naming a field: never a
+    //! panic (the year-262142 issue date once was one), never an error without a field.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn money() -> impl Strategy<Value = Option<Money>> {
+        proptest::option::of(
+            (prop_oneof![Just("EUR".to_owned()), ".{0,5}"], any::<i64>())
+                .prop_map(|(currency_code, amount_minor)| Money { currency_code, amount_minor }),
+        )
+    }
+
+    fn line() -> impl Strategy<Value = pb::InvoiceLine> {
+        (".{0,40}", prop_oneof![Just("1".to_owned()), ".{0,12}"], money(), any::<i32>(), any::<i32>()).prop_map(
+            |(description, quantity, unit_price, tax_rate_bps, discount_bps)| pb::InvoiceLine {
+                description,
+                quantity,
+                unit_price,
+                tax_rate_bps,
+                discount_bps,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn names_a_field<T: std::fmt::Debug>(result: Result<T>) -> std::result::Result<(), TestCaseError> {
+        match result {
+            Ok(_) => Ok(()),
+            Err(FinanceError::Invalid { field, .. }) if !field.is_empty() => Ok(()),
+            Err(other) => Err(TestCaseError::fail(format!("not a field error: {other:?}"))),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn invoice_lines(currency in ".{0,5}", lines in proptest::collection::vec(line(), 0..6)) {
+            names_a_field(super::lines(&currency, &lines))?;
+        }
+
+        #[test]
+        fn amounts_and_dates(money in money(), year in any::<i32>(), month in any::<i32>(), day in any::<i32>()) {
+            names_a_field(amount("amount", money.as_ref(), "EUR"))?;
+            names_a_field(date("issue_date", Some(&Date { year, month, day })))?;
+        }
+
+        #[test]
+        fn scalars(value in any::<i32>(), text in ".{0,300}") {
+            names_a_field(method_name(value))?;
+            names_a_field(page_size(value))?;
+            names_a_field(page_token(&text))?;
+            names_a_field(etag(&text))?;
+            names_a_field(request_id(&text))?;
+            names_a_field(currency("currency_code", &text))?;
+            names_a_field(super::id("invoice_id", &text))?;
+            names_a_field(text_field(&text))?;
+        }
+    }
+
+    fn text_field(value: &str) -> Result<String> {
+        text("reason", value, 500, true)
+    }
+}

@@ -323,3 +323,96 @@ pub fn order_lines(currency_code: &str, lines: &[pb::OrderLine]) -> Result<(Stri
     }
     Ok((currency_code, out, totals))
 }
+
+#[cfg(test)]
+mod properties {
+    //! Whatever a client sends, the boundary answers `Ok` or an error naming a field: never a
+    //! panic, never an error without a field.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn money() -> impl Strategy<Value = Option<Money>> {
+        proptest::option::of(
+            (".{0,5}", any::<i64>()).prop_map(|(currency_code, amount_minor)| Money { currency_code, amount_minor }),
+        )
+    }
+
+    fn any_timestamp() -> impl Strategy<Value = Option<prost_types::Timestamp>> {
+        proptest::option::of(
+            (any::<i64>(), any::<i32>()).prop_map(|(seconds, nanos)| prost_types::Timestamp { seconds, nanos }),
+        )
+    }
+
+    fn uuid_or_junk() -> impl Strategy<Value = String> {
+        prop_oneof![Just(Uuid::new_v4().to_string()), ".{0,40}"]
+    }
+
+    fn lead() -> impl Strategy<Value = pb::Lead> {
+        (uuid_or_junk(), ".{0,220}", ".{0,60}", ".{0,60}", ".{0,220}", ".{0,120}", money(), ".{0,40}", any::<i32>())
+            .prop_map(|(id, contact_name, email, phone, company, source, estimated_value, etag, stage)| pb::Lead {
+                id: id.clone(),
+                brand_id: id,
+                contact_name,
+                email,
+                phone,
+                company,
+                source,
+                estimated_value,
+                etag,
+                stage,
+                ..Default::default()
+            })
+    }
+
+    fn line() -> impl Strategy<Value = pb::OrderLine> {
+        (".{0,40}", ".{0,12}", money(), any::<i32>(), any::<i32>()).prop_map(
+            |(description, quantity, unit_price, tax_rate_bps, discount_bps)| pb::OrderLine {
+                description,
+                quantity,
+                unit_price,
+                tax_rate_bps,
+                discount_bps,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn names_a_field<T: std::fmt::Debug>(result: Result<T>) -> std::result::Result<(), TestCaseError> {
+        match result {
+            Ok(_) => Ok(()),
+            Err(SalesError::Invalid { field, .. }) if !field.is_empty() => Ok(()),
+            Err(other) => Err(TestCaseError::fail(format!("not a field error: {other:?}"))),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn create_lead(lead in proptest::option::of(lead()), request_id in ".{0,80}") {
+            names_a_field(CreateLead::try_from(pb::CreateLeadRequest { lead, request_id }))?;
+        }
+
+        #[test]
+        fn update_lead(lead in proptest::option::of(lead()), paths in proptest::collection::vec(".{0,16}", 0..4)) {
+            let update_mask = Some(prost_types::FieldMask { paths });
+            names_a_field(UpdateLead::try_from(pb::UpdateLeadRequest { lead, update_mask }))?;
+        }
+
+        #[test]
+        fn order_lines_any(currency in ".{0,5}", lines in proptest::collection::vec(line(), 0..6)) {
+            names_a_field(order_lines(&currency, &lines))?;
+        }
+
+        #[test]
+        fn scalars(value in any::<i32>(), text in ".{0,300}", ts in any_timestamp()) {
+            names_a_field(stage("stage", value))?;
+            names_a_field(order_state("state", value))?;
+            names_a_field(page_size(value))?;
+            names_a_field(page_token(&text))?;
+            names_a_field(etag("etag", &text))?;
+            names_a_field(request_id(&text))?;
+            names_a_field(timestamp("as_of", ts.as_ref()))?;
+        }
+    }
+}

@@ -396,3 +396,116 @@ impl TryFrom<pb::LoginRequest> for Login {
         Ok(Self { email: validate::email("email", &r.email)?, password: r.password, host })
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Whatever a client sends, the boundary answers `Ok` or an error naming a field: never a
+    //! panic, never an error without a field.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn names_a_field<T: std::fmt::Debug>(result: Result<T>) -> std::result::Result<(), TestCaseError> {
+        match result {
+            Ok(_) => Ok(()),
+            Err(TenancyError::Invalid { field, .. }) if !field.is_empty() => Ok(()),
+            Err(other) => Err(TestCaseError::fail(format!("not a field error: {other:?}"))),
+        }
+    }
+
+    fn id_or_junk() -> impl Strategy<Value = String> {
+        prop_oneof![Just(Uuid::new_v4().to_string()), ".{0,40}"]
+    }
+
+    fn brand() -> impl Strategy<Value = pb::Brand> {
+        (
+            id_or_junk(),
+            ".{0,220}",
+            prop_oneof![Just("app.example.com".to_owned()), ".{0,60}"],
+            prop_oneof![Just("https://cdn.example.com/logo.svg".to_owned()), ".{0,60}"],
+            prop_oneof![Just("#1f6feb".to_owned()), ".{0,9}"],
+            ".{0,60}",
+            ".{0,12}",
+            ".{0,5}",
+            ".{0,40}",
+            proptest::collection::vec(".{0,40}", 0..3),
+            ".{0,20}",
+        )
+            .prop_map(
+                |(
+                    id,
+                    name,
+                    domain,
+                    logo_url,
+                    primary_color,
+                    support_email,
+                    invoice_prefix,
+                    default_currency,
+                    time_zone,
+                    email_aliases,
+                    etag,
+                )| {
+                    pb::Brand {
+                        id,
+                        display_name: name.clone(),
+                        name,
+                        domain,
+                        logo_url,
+                        primary_color,
+                        support_email,
+                        invoice_prefix,
+                        default_currency,
+                        time_zone,
+                        email_aliases,
+                        etag,
+                        ..Default::default()
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn sign_up_and_login(name in ".{0,220}", email in ".{0,80}", password in ".{0,140}", host in ".{0,80}", request_id in ".{0,80}") {
+            names_a_field(SignUp::try_from(pb::SignUpRequest {
+                organization_name: name.clone(),
+                owner_email: email.clone(),
+                owner_display_name: name.clone(),
+                password: password.clone(),
+                request_id,
+            }))?;
+            names_a_field(Login::try_from(pb::LoginRequest { email, password, host }))?;
+        }
+
+        #[test]
+        fn brands(brand in proptest::option::of(brand()), paths in proptest::collection::vec(".{0,16}", 0..4)) {
+            names_a_field(CreateBrand::try_from(pb::CreateBrandRequest { brand: brand.clone(), request_id: String::new() }))?;
+            let update_mask = Some(prost_types::FieldMask { paths });
+            names_a_field(UpdateBrand::try_from(pb::UpdateBrandRequest { brand, update_mask }))?;
+        }
+
+        #[test]
+        fn users_and_access(email in ".{0,80}", name in ".{0,220}", role in any::<i32>(), password in ".{0,140}", id in id_or_junk()) {
+            names_a_field(NewUser::try_from(pb::InviteUserRequest {
+                email: email.clone(), display_name: name.clone(), org_role: role, request_id: String::new(),
+            }))?;
+            names_a_field(NewUser::try_from(pb::CreateUserRequest {
+                email: email.clone(), display_name: name.clone(), org_role: role, password: password.clone(), request_id: String::new(),
+            }))?;
+            names_a_field(GrantAccess::try_from(pb::GrantBrandAccessRequest { brand_id: id.clone(), user_id: id.clone(), role }))?;
+            names_a_field(NewPortalUser::try_from(pb::CreatePortalUserRequest {
+                brand_id: id.clone(), client_id: id, email, display_name: name, password, request_id: String::new(),
+            }))?;
+        }
+
+        #[test]
+        fn organization_and_pages(id in id_or_junk(), name in ".{0,220}", etag in ".{0,20}", size in any::<i32>(), token in ".{0,80}") {
+            names_a_field(UpdateOrganization::try_from(pb::UpdateOrganizationRequest {
+                organization: Some(pb::Organization { id, name, etag, ..Default::default() }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }),
+            }))?;
+            names_a_field(Page::new(size, &token))?;
+        }
+    }
+}
