@@ -1,5 +1,7 @@
 //! Errors of issuing, verifying and authorizing, and how they reach a gRPC caller.
 
+use sentra_runtime::failure::Failure;
+
 /// Everything that can go wrong between a token and a permission check.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -35,31 +37,39 @@ pub enum AuthError {
     Signing(String),
 }
 
-impl From<AuthError> for tonic::Status {
-    /// Maps to a gRPC status. Authentication failures share one message on purpose: telling a
-    /// caller *which* check failed (signature, key, issuer) only helps someone forging tokens;
-    /// the detail is in the service's debug log instead.
+impl From<AuthError> for Failure {
+    /// Authentication failures share one message on purpose: telling a caller *which* check failed
+    /// (signature, key, issuer) only helps someone forging tokens; the detail is in the service's
+    /// debug log instead. A revoked token is worth a reason of its own: the client's right move is
+    /// to refresh into its current rights.
     fn from(error: AuthError) -> Self {
+        let unauthenticated = |reason, message| Failure::Unauthenticated { reason, message };
         match error {
-            AuthError::MissingToken => tonic::Status::unauthenticated("missing access token"),
+            AuthError::MissingToken => unauthenticated("MISSING_TOKEN", "missing access token"),
             AuthError::InvalidToken | AuthError::Expired | AuthError::UnknownKey => {
-                tonic::Status::unauthenticated("invalid or expired access token")
+                unauthenticated("INVALID_TOKEN", "invalid or expired access token")
             }
-            // Worth a word of its own: the client's right move is to refresh (its refresh token
-            // gets it a token with the current rights), which it does on any UNAUTHENTICATED.
-            AuthError::Revoked => tonic::Status::unauthenticated("access token revoked: rights changed; refresh it"),
+            AuthError::Revoked => unauthenticated("TOKEN_REVOKED", "access token revoked: rights changed; refresh it"),
             AuthError::PermissionDenied { permission } => {
-                tonic::Status::permission_denied(format!("permission {permission} required"))
+                Failure::permission_denied(format!("permission {permission} required"))
             }
             AuthError::KeySource(detail) => {
                 tracing::warn!(%detail, "token verification keys unavailable");
-                tonic::Status::unavailable("token verification is temporarily unavailable")
+                Failure::Unavailable {
+                    reason: "TOKEN_KEYS_UNAVAILABLE",
+                    message: "token verification is temporarily unavailable".into(),
+                    retry_after: Some(std::time::Duration::from_secs(1)),
+                }
             }
-            AuthError::InvalidRole(_) | AuthError::Signing(_) => {
-                tracing::error!(%error, "internal authentication error");
-                tonic::Status::internal("internal error")
-            }
+            AuthError::InvalidRole(_) | AuthError::Signing(_) => Failure::Internal(Box::new(error)),
         }
+    }
+}
+
+impl From<AuthError> for tonic::Status {
+    /// Through the one error table ([`Failure`]).
+    fn from(error: AuthError) -> Self {
+        Failure::from(error).into()
     }
 }
 

@@ -67,6 +67,17 @@ impl Principal {
         }
     }
 
+    /// Whether the brand may be one this principal can see at all: their portal's brand (clients),
+    /// a brand they hold a role on (staff), or any brand for the organization's owners and admins
+    /// (whose brands the token does not list: only Tenancy knows whether one is theirs). A brand
+    /// for which this is false is one the caller may not know exists: answer NOT_FOUND.
+    pub fn may_see_brand(&self, brand: Uuid) -> bool {
+        match self.kind {
+            PrincipalKind::Client => self.portal.as_ref().is_some_and(|p| p.brand_id == brand),
+            PrincipalKind::Staff => self.is_org_admin() || self.brand_roles.contains_key(&brand),
+        }
+    }
+
     /// [`can`](Self::can), as a `Result` for `?` in handlers (the error converts to
     /// `PERMISSION_DENIED`).
     pub fn require(&self, permission: &str, brand: Option<Uuid>) -> Result<(), AuthError> {

@@ -4,6 +4,7 @@
 //! - [`config`]: layered configuration (code defaults, then `SENTRA_<SERVICE>__<KEY>` variables).
 //! - [`telemetry`]: the tracing subscriber (text or JSON lines).
 //! - [`context`]: request id and `traceparent` propagation around every call.
+//! - [`failure`]: the one error table: each kind of failure, its gRPC code and its reason.
 //! - [`health`]: dependency probes that drive `grpc.health.v1.Health`.
 //! - [`input`]: the front door: framing, size and decode failures answered cleanly.
 //! - [`server`]: [`server::ServiceHost`], which binds (port 0 in tests), serves a service's routes
@@ -18,6 +19,7 @@ pub mod background;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod failure;
 pub mod health;
 pub mod input;
 pub mod redis;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use sentra_auth::{Caller, permissions as perm};
-use sentra_directory::{BrandInfo, Directory};
+use sentra_directory::Directory;
 use sentra_event_store::{EventMetadata, EventStore, EventStoreError, Loaded, decide, new_events};
+use sentra_kernel::{Kernel, check_etag};
 use sentra_money::LineAmounts;
 use uuid::Uuid;
 
@@ -28,64 +29,50 @@ pub fn invoice_id_for_order(order_id: Uuid) -> Uuid {
     Uuid::new_v5(&IDS, format!("invoice-of-order:{order_id}").as_bytes())
 }
 
-fn derived(tenant: Uuid, what: &str, request_id: &str) -> Uuid {
-    Uuid::new_v5(&IDS, format!("{tenant}:{what}:{request_id}").as_bytes())
-}
-
-/// Event metadata for a command by `who` (None: the system, e.g. a scheduled job).
-pub fn metadata(who: Option<&Caller>) -> EventMetadata {
+/// Event metadata of a command no person made (a consumer, a scheduled job).
+pub fn system_metadata() -> EventMetadata {
     let ctx = sentra_runtime::context::RequestContext::current();
     EventMetadata {
         correlation_id: ctx.as_ref().map(|c| c.request_id.clone()),
-        actor: Some(who.map_or_else(|| "system:finance".to_owned(), |w| w.principal.user_id.to_string())),
+        actor: Some("system:finance".to_owned()),
         traceparent: ctx.as_ref().map(sentra_runtime::context::RequestContext::traceparent),
         ..EventMetadata::default()
     }
 }
 
-fn check_etag(expected: Option<u64>, actual: u64) -> Result<()> {
-    match expected {
-        Some(v) if v != actual => Err(FinanceError::Stale),
-        _ => Ok(()),
-    }
-}
-
-/// The Finance application service.
+/// The Finance application service, on the shared application kernel.
 #[derive(Clone)]
 pub struct Finance {
-    /// The event store.
-    pub store: EventStore,
-    directory: Arc<Directory>,
+    kernel: Kernel,
 }
 
 impl Finance {
     /// The service over `store`, asking Tenancy through `directory`.
     pub fn new(store: EventStore, directory: Arc<Directory>) -> Self {
-        Self { store, directory }
+        Self { kernel: Kernel::new(store, directory, IDS, "system:finance") }
     }
 
-    /// Checks `permission` on `brand`; confirms an owner's or admin's brand with Tenancy.
+    /// The event store (queries read its pool).
+    pub fn store(&self) -> &EventStore {
+        self.kernel.store()
+    }
+
+    /// The access rule of the kernel for `permission` on `brand`.
     pub async fn authorize(&self, who: &Caller, permission: &str, brand: Uuid) -> Result<()> {
-        if !who.principal.can(permission, Some(brand)) {
-            return Err(FinanceError::PermissionDenied(format!("missing permission {permission} on this brand")));
-        }
-        if who.principal.is_org_admin() {
-            self.directory.brand(&who.token, who.tenant(), brand).await?;
-        }
-        Ok(())
+        self.kernel.authorize(who, permission, brand).await
     }
 
-    async fn brand(&self, who: &Caller, brand: Uuid) -> Result<BrandInfo> {
-        Ok(self.directory.brand(&who.token, who.tenant(), brand).await?)
+    fn metadata(&self, who: &Caller) -> EventMetadata {
+        self.kernel.metadata(Some(who), None)
+    }
+
+    fn derived(&self, who: &Caller, what: &str, request_id: &str) -> Uuid {
+        self.kernel.derived_id(who.tenant(), what, request_id)
     }
 
     /// An invoice the caller may read; portal clients only their own, and only once issued.
     pub async fn invoice(&self, who: &Caller, id: Uuid) -> Result<Loaded<Invoice>> {
-        let invoice = match self.store.load::<Invoice>(who.tenant(), &id.to_string()).await {
-            Ok(loaded) if loaded.version > 0 => loaded,
-            Ok(_) | Err(EventStoreError::TenantMismatch) => return Err(FinanceError::NotFound("invoice")),
-            Err(other) => return Err(other.into()),
-        };
+        let invoice = self.kernel.load::<Invoice>(who, id, "invoice").await?;
         // Clients see their own invoices once issued: a draft is still the agency's work.
         if let Some(portal) = &who.principal.portal
             && (portal.client_id != invoice.state.client_id
@@ -126,10 +113,10 @@ impl Finance {
     ) -> Result<Loaded<Invoice>> {
         self.authorize(who, perm::INVOICE_WRITE, brand).await?;
         let id = match &request_id {
-            Some(rid) => derived(who.tenant(), "invoice", rid),
+            Some(rid) => self.derived(who, "invoice", rid),
             None => Uuid::now_v7(),
         };
-        let mut invoice = self.store.load::<Invoice>(who.tenant(), &id.to_string()).await?;
+        let mut invoice = self.store().load::<Invoice>(who.tenant(), &id.to_string()).await?;
         if invoice.version > 0 {
             return Ok(invoice);
         }
@@ -143,7 +130,7 @@ impl Finance {
             terms_days,
         };
         let events = decide(&mut invoice.state, command, &()).await?;
-        match self.store.commit(&mut invoice, events, &metadata(Some(who))).await {
+        match self.store().commit(&mut invoice, events, &self.metadata(who)).await {
             Err(EventStoreError::Conflict { .. }) => self.invoice(who, id).await,
             Err(other) => Err(other.into()),
             Ok(_) => Ok(invoice),
@@ -161,7 +148,7 @@ impl Finance {
         let mut invoice = self.for_change(who, id, perm::INVOICE_WRITE, expected).await?;
         let command = command(&invoice.state)?;
         let events = decide(&mut invoice.state, command, &()).await?;
-        self.store.commit(&mut invoice, events, &metadata(Some(who))).await?;
+        self.store().commit(&mut invoice, events, &self.metadata(who)).await?;
         Ok(invoice)
     }
 
@@ -174,13 +161,13 @@ impl Finance {
         issue_date: NaiveDate,
     ) -> Result<Loaded<Invoice>> {
         let mut invoice = self.for_change(who, id, perm::INVOICE_WRITE, expected).await?;
-        let brand = self.brand(who, invoice.state.brand_id).await?;
-        let mut tx = self.store.pool().begin().await?;
+        let brand = self.kernel.brand(who, invoice.state.brand_id).await?;
+        let mut tx = self.store().pool().begin().await?;
         let number =
             numbering::next(&mut tx, brand.id, Kind::Invoice, issue_date.year(), &brand.invoice_prefix).await?;
         let events = decide(&mut invoice.state, InvoiceCommand::Issue { number, issue_date }, &()).await?;
         let outcome = self
-            .store
+            .store()
             .append_in(
                 &mut tx,
                 who.tenant(),
@@ -188,7 +175,7 @@ impl Finance {
                 &invoice.aggregate_id,
                 invoice.version,
                 new_events(&events)?,
-                &metadata(Some(who)),
+                &self.metadata(who),
             )
             .await?;
         tx.commit().await?;
@@ -208,17 +195,20 @@ impl Finance {
         self.authorize(who, perm::PAYMENT_WRITE, invoice.state.brand_id).await?;
         let mut payment = payment(&invoice.state)?;
         if let Some(rid) = &request_id {
-            payment.id = derived(who.tenant(), "payment", rid);
+            payment.id = self.derived(who, "payment", rid);
             if invoice.state.payments.iter().any(|p| p.id == payment.id) {
                 return Ok(invoice);
             }
         }
         if invoice.state.currency.is_empty() {
-            return Err(FinanceError::FailedPrecondition("the invoice has no currency".into()));
+            return Err(FinanceError::FailedPrecondition {
+                reason: "INVOICE_WITHOUT_CURRENCY",
+                message: "the invoice has no currency".into(),
+            });
         }
         let payment_id = payment.id;
         let events = decide(&mut invoice.state, InvoiceCommand::RecordPayment { payment }, &()).await?;
-        match self.store.commit(&mut invoice, events, &metadata(Some(who))).await {
+        match self.store().commit(&mut invoice, events, &self.metadata(who)).await {
             Err(EventStoreError::Conflict { .. }) => {
                 let now = self.invoice(who, id).await?;
                 if now.state.payments.iter().any(|p| p.id == payment_id) { Ok(now) } else { Err(FinanceError::Stale) }
@@ -240,18 +230,18 @@ impl Finance {
     ) -> Result<(Loaded<Invoice>, CreditNote)> {
         let mut invoice = self.for_change(who, id, perm::INVOICE_WRITE, None).await?;
         let amount = amount(&invoice.state)?;
-        let note_id = request_id.as_deref().map_or_else(Uuid::now_v7, |rid| derived(who.tenant(), "credit_note", rid));
+        let note_id = request_id.as_deref().map_or_else(Uuid::now_v7, |rid| self.derived(who, "credit_note", rid));
         if let Some(existing) = invoice.state.credit_notes.iter().find(|c| c.id == note_id).cloned() {
             return Ok((invoice, existing));
         }
-        let brand = self.brand(who, invoice.state.brand_id).await?;
-        let mut tx = self.store.pool().begin().await?;
+        let brand = self.kernel.brand(who, invoice.state.brand_id).await?;
+        let mut tx = self.store().pool().begin().await?;
         let number = numbering::next(&mut tx, brand.id, Kind::CreditNote, today.year(), &brand.invoice_prefix).await?;
         let note = CreditNote { id: note_id, number, amount, reason, issued_on: today };
         let events =
             decide(&mut invoice.state, InvoiceCommand::IssueCreditNote { credit_note: note.clone() }, &()).await?;
         let appended = self
-            .store
+            .store()
             .append_in(
                 &mut tx,
                 who.tenant(),
@@ -259,7 +249,7 @@ impl Finance {
                 &invoice.aggregate_id,
                 invoice.version,
                 new_events(&events)?,
-                &metadata(Some(who)),
+                &self.metadata(who),
             )
             .await;
         match appended {
@@ -288,12 +278,6 @@ impl Finance {
         permission: &str,
         brand: Option<Uuid>,
     ) -> Result<Option<Vec<Uuid>>> {
-        match brand {
-            Some(brand) => {
-                self.authorize(who, permission, brand).await?;
-                Ok(Some(vec![brand]))
-            }
-            None => Ok(who.principal.brands_with(permission)),
-        }
+        self.kernel.readable_brands(who, permission, brand).await
     }
 }

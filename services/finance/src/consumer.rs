@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::app::{invoice_id_for_order, metadata};
+use crate::app::{invoice_id_for_order, system_metadata};
 use crate::domain::invoice::{Invoice, InvoiceCommand, Line};
 
 /// The fields of Sales' `confirmed` order event that an invoice copies.
@@ -56,7 +56,7 @@ impl Handler for OrderConfirmedHandler {
             terms_days: self.terms_days,
         };
         let events = decide(&mut invoice.state, command, &()).await.map_err(HandlerError::reject)?;
-        let mut meta = metadata(None);
+        let mut meta = system_metadata();
         meta.causation_id = Some(message.event_id.to_string());
         meta.correlation_id = message.correlation_id().map(str::to_owned).or(meta.correlation_id);
         let appended = self

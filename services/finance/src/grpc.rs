@@ -327,7 +327,7 @@ impl FinanceService for FinanceApi {
             due: (date("due_from", r.due_from.as_ref())?, date("due_to", r.due_to.as_ref())?),
         };
         let (rows, next) =
-            queries::list_invoices(self.finance.store.pool(), who.tenant(), &filter, size, after).await?;
+            queries::list_invoices(self.finance.store().pool(), who.tenant(), &filter, size, after).await?;
         Ok(Response::new(pb::ListInvoicesResponse {
             invoices: rows
                 .iter()
@@ -421,7 +421,7 @@ impl FinanceService for FinanceApi {
             return Err(FinanceError::NotFound("client").into());
         }
         self.finance.authorize(&who, perm::INVOICE_READ, brand).await?;
-        let balances = queries::client_balance(self.finance.store.pool(), who.tenant(), brand, client).await?;
+        let balances = queries::client_balance(self.finance.store().pool(), who.tenant(), brand, client).await?;
         Ok(Response::new(pb::GetClientBalanceResponse {
             balances: balances
                 .into_iter()
@@ -452,7 +452,7 @@ impl FinanceService for FinanceApi {
         };
         // Microseconds, like PostgreSQL, so "now" and "as of now" describe the same instant.
         let as_of = wire::micros(as_of);
-        let aging = queries::receivables(self.finance.store.pool(), who.tenant(), &brands, as_of).await?;
+        let aging = queries::receivables(self.finance.store().pool(), who.tenant(), &brands, as_of).await?;
         Ok(Response::new(pb::GetReceivablesSummaryResponse {
             buckets: aging
                 .into_iter()

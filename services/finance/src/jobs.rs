@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sentra_event_store::EventStore;
 
-use crate::app::metadata;
+use crate::app::system_metadata;
 use crate::domain::invoice::{Invoice, InvoiceCommand};
 use crate::queries;
 
@@ -22,7 +22,7 @@ pub async fn mark_overdue(store: &EventStore) -> Result<usize, crate::error::Fin
         if events.is_empty() {
             continue;
         }
-        match store.commit(&mut invoice, events, &metadata(None)).await {
+        match store.commit(&mut invoice, events, &system_metadata()).await {
             Ok(_) => marked += 1,
             // Someone changed it meanwhile (a payment); the next pass looks again.
             Err(sentra_event_store::EventStoreError::Conflict { .. }) => {}

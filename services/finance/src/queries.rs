@@ -78,7 +78,7 @@ pub async fn list_invoices(
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, version, created_at, state) in rows {
-        let state: Invoice = serde_json::from_value(state).map_err(|e| FinanceError::Internal(Box::new(e)))?;
+        let state: Invoice = serde_json::from_value(state).map_err(FinanceError::internal)?;
         out.push(Row { id, version, created_at, state });
     }
     let limit = usize::try_from(size).unwrap_or(usize::MAX);
@@ -137,7 +137,7 @@ pub async fn receivables(
     .await?;
     let mut invoices: HashMap<String, Invoice> = HashMap::new();
     for (id, payload) in rows {
-        let event: InvoiceEvent = serde_json::from_value(payload).map_err(|e| FinanceError::Internal(Box::new(e)))?;
+        let event: InvoiceEvent = serde_json::from_value(payload).map_err(FinanceError::internal)?;
         cqrs_es::Aggregate::apply(invoices.entry(id).or_default(), event);
     }
     let today = as_of.date_naive();

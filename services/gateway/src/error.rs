@@ -1,15 +1,18 @@
-//! Every way the gateway refuses or fails a call, and the one mapping to `tonic::Status`.
+//! Every way the gateway refuses or fails a call, and how each enters the runtime's one error
+//! table.
 
 use std::time::Duration;
 
 use sentra_auth::AuthError;
-use sentra_runtime::status::with_reason;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use sentra_runtime::failure::Failure;
+use tonic::Status;
 
 /// Why a call did not reach (or did not come back from) its upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
+    /// The brand named by `x-sentra-brand-id` is not one the caller can see.
+    #[error("brand not found")]
+    BrandNotFound,
     /// No RPC with a usable rule has this path, or its context has no upstream.
     #[error("unknown method {0}")]
     UnknownMethod(String),
@@ -55,42 +58,60 @@ pub enum EdgeError {
     },
 }
 
-impl From<EdgeError> for Status {
+impl From<EdgeError> for Failure {
     fn from(error: EdgeError) -> Self {
         match error {
-            EdgeError::UnknownMethod(path) => Status::unimplemented(format!("unknown method {path}")),
+            EdgeError::UnknownMethod(path) => Failure::Unimplemented { message: format!("unknown method {path}") },
+            EdgeError::BrandNotFound => Failure::NotFound { what: "brand" },
             EdgeError::Auth(auth) => auth.into(),
             EdgeError::PermissionDenied(permission) => {
-                with_reason(Code::PermissionDenied, "PERMISSION_DENIED", format!("permission {permission} required"))
+                Failure::permission_denied(format!("permission {permission} required"))
             }
-            EdgeError::ForeignDomain => {
-                with_reason(Code::PermissionDenied, "FOREIGN_DOMAIN", "this token is not valid on this domain")
-            }
-            EdgeError::BadBrandHeader => {
-                sentra_runtime::status::invalid_argument("x-sentra-brand-id", "must be a brand id (UUID)")
-            }
-            EdgeError::RateLimited(wait) => Status::with_error_details(
-                Code::ResourceExhausted,
-                format!("rate limit exceeded; retry in {} ms", wait.as_millis().max(1)),
-                ErrorDetails::with_retry_info(Some(wait)),
-            ),
-            EdgeError::LimiterDown => Status::with_error_details(
-                Code::Unavailable,
-                "temporarily unavailable",
-                ErrorDetails::with_retry_info(Some(Duration::from_secs(1))),
-            ),
+            EdgeError::ForeignDomain => Failure::PermissionDenied {
+                reason: "FOREIGN_DOMAIN",
+                message: "this token is not valid on this domain".into(),
+            },
+            EdgeError::BadBrandHeader => Failure::invalid("x-sentra-brand-id", "must be a brand id (UUID)"),
+            EdgeError::RateLimited(wait) => Failure::Exhausted {
+                reason: "RATE_LIMITED",
+                message: format!("rate limit exceeded; retry in {} ms", wait.as_millis().max(1)),
+                retry_after: Some(wait),
+            },
+            EdgeError::LimiterDown => Failure::Unavailable {
+                reason: "RATE_LIMITER_UNAVAILABLE",
+                message: "temporarily unavailable".into(),
+                retry_after: Some(Duration::from_secs(1)),
+            },
             EdgeError::BrandLookup(status) => {
                 tracing::warn!(code = ?status.code(), message = %status.message(), "Brand resolution failed.");
-                Status::unavailable("brand resolution temporarily unavailable")
+                Failure::Unavailable {
+                    reason: "TENANCY_UNAVAILABLE",
+                    message: "brand resolution temporarily unavailable".into(),
+                    retry_after: Some(Duration::from_secs(1)),
+                }
             }
-            EdgeError::MessageTooLarge { size, max } => {
-                Status::resource_exhausted(format!("request message of {size} bytes exceeds the limit of {max}"))
+            EdgeError::MessageTooLarge { size, max } => Failure::Exhausted {
+                reason: "MESSAGE_TOO_LARGE",
+                message: format!("request message of {size} bytes exceeds the limit of {max}"),
+                retry_after: None,
+            },
+            EdgeError::DeadlineExceeded => {
+                Failure::DeadlineExceeded { message: "deadline exceeded at the gateway".into() }
             }
-            EdgeError::DeadlineExceeded => Status::deadline_exceeded("deadline exceeded at the gateway"),
             EdgeError::Upstream { context, detail } => {
                 tracing::warn!(%context, %detail, "Upstream unavailable.");
-                Status::unavailable(format!("{context} unavailable"))
+                Failure::Unavailable {
+                    reason: "UPSTREAM_UNAVAILABLE",
+                    message: format!("{context} unavailable"),
+                    retry_after: Some(Duration::from_secs(1)),
+                }
             }
         }
+    }
+}
+
+impl From<EdgeError> for Status {
+    fn from(error: EdgeError) -> Self {
+        Failure::from(error).into()
     }
 }

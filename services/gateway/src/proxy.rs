@@ -143,6 +143,8 @@ impl Edge {
             }
             (Scope::Brand, Some(p)) => match requested_brand.or(host_brand.map(|b| b.brand_id)) {
                 Some(brand) if p.can(&rule.permission, Some(brand)) => Some(brand),
+                // A brand the caller may not know exists answers as the services do: NOT_FOUND.
+                Some(brand) if !p.may_see_brand(brand) => return Err(EdgeError::BrandNotFound),
                 Some(_) => return Err(EdgeError::PermissionDenied(rule.permission.clone())),
                 // The brand is in the body, which the gateway does not decode: let the call through
                 // if the principal holds the permission on some brand; the service checks the one

@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use cqrs_es::Aggregate;
 use sentra_auth::{BrandRole, Caller, permissions as perm};
-use sentra_event_store::{EventMetadata, EventStore, Loaded};
+use sentra_event_store::{EventStore, Loaded};
+use sentra_kernel::{Kernel, check_etag};
 use uuid::Uuid;
 
 use crate::commands::{CreateLead, UpdateLead};
@@ -33,35 +34,15 @@ type Result<T> = std::result::Result<T, SalesError>;
 /// Namespace of ids derived from request ids (idempotent creates).
 const IDS: Uuid = Uuid::from_u128(0x5e47_7a00_5a1e_4000_8000_0000_0000_0001);
 
-/// What Sales needs of a caller beyond `sentra_auth::Caller`.
-trait CallerExt {
-    fn metadata(&self, request_id: Option<String>) -> EventMetadata;
-    fn manages(&self, brand: Uuid) -> bool;
+/// Manager-level on `brand`: owner, admin, or manager of the brand.
+fn manages(who: &Caller, brand: Uuid) -> bool {
+    who.principal.is_org_admin() || who.principal.brand_roles.get(&brand) == Some(&BrandRole::Manager)
 }
 
-impl CallerExt for Caller {
-    fn metadata(&self, request_id: Option<String>) -> EventMetadata {
-        let ctx = sentra_runtime::context::RequestContext::current();
-        EventMetadata {
-            correlation_id: ctx.as_ref().map(|c| c.request_id.clone()),
-            actor: Some(self.principal.user_id.to_string()),
-            request_id,
-            traceparent: ctx.as_ref().map(sentra_runtime::context::RequestContext::traceparent),
-            ..EventMetadata::default()
-        }
-    }
-
-    /// Manager-level on `brand`: owner, admin, or manager of the brand.
-    fn manages(&self, brand: Uuid) -> bool {
-        self.principal.is_org_admin() || self.principal.brand_roles.get(&brand) == Some(&BrandRole::Manager)
-    }
-}
-
-/// The Sales application service.
+/// The Sales application service, on the shared application kernel.
 #[derive(Clone)]
 pub struct Sales {
-    /// The event store.
-    pub store: EventStore,
+    kernel: Kernel,
     brands: Arc<Directory>,
 }
 
@@ -73,39 +54,23 @@ async fn decide<A: Aggregate<Services = ()>>(
     sentra_event_store::decide(&mut loaded.state, command, &()).await
 }
 
-fn check_etag(expected: Option<u64>, actual: u64) -> Result<()> {
-    match expected {
-        Some(v) if v != actual => Err(SalesError::Stale),
-        _ => Ok(()),
-    }
-}
-
 impl Sales {
     /// The service over `store`, asking Tenancy through `brands`.
     pub fn new(store: EventStore, brands: Arc<Directory>) -> Self {
-        Self { store, brands }
+        Self { kernel: Kernel::new(store, brands.clone(), IDS, "system:sales"), brands }
     }
 
-    /// Checks `permission` on `brand`, confirming with Tenancy that owners' and admins' brands exist.
+    /// The event store (queries read its pool).
+    pub fn store(&self) -> &EventStore {
+        self.kernel.store()
+    }
+
     async fn authorize(&self, who: &Caller, permission: &str, brand: Uuid) -> Result<()> {
-        if !who.principal.can(permission, Some(brand)) {
-            return Err(SalesError::PermissionDenied(format!("missing permission {permission} on this brand")));
-        }
-        if who.principal.is_org_admin() {
-            let info = self.brands.brand(&who.token, who.tenant(), brand).await?;
-            if info.archived {
-                return Err(SalesError::NotFound("brand"));
-            }
-        }
-        Ok(())
+        self.kernel.authorize(who, permission, brand).await
     }
 
     async fn load<A: Aggregate>(&self, who: &Caller, id: Uuid, what: &'static str) -> Result<Loaded<A>> {
-        match self.store.load::<A>(who.tenant(), &id.to_string()).await {
-            Ok(loaded) if loaded.version > 0 => Ok(loaded),
-            Ok(_) | Err(sentra_event_store::EventStoreError::TenantMismatch) => Err(SalesError::NotFound(what)),
-            Err(other) => Err(other.into()),
-        }
+        self.kernel.load(who, id, what).await
     }
 
     async fn commit<A: Aggregate>(
@@ -115,8 +80,7 @@ impl Sales {
         events: Vec<A::Event>,
         request_id: Option<String>,
     ) -> Result<()> {
-        self.store.commit(loaded, events, &who.metadata(request_id)).await?;
-        Ok(())
+        self.kernel.commit(Some(who), loaded, events, request_id).await
     }
 
     // ---- leads --------------------------------------------------------------------------
@@ -132,7 +96,7 @@ impl Sales {
     async fn lead_for_change(&self, who: &Caller, id: Uuid, expected: Option<u64>) -> Result<Loaded<Lead>> {
         let lead = self.load::<Lead>(who, id, "lead").await?;
         self.authorize(who, perm::LEAD_WRITE, lead.state.brand_id).await?;
-        if !who.manages(lead.state.brand_id) && lead.state.assignee_id.is_some_and(|a| a != who.principal.user_id) {
+        if !manages(who, lead.state.brand_id) && lead.state.assignee_id.is_some_and(|a| a != who.principal.user_id) {
             return Err(SalesError::PermissionDenied("agents change only leads assigned to them".into()));
         }
         check_etag(expected, lead.version)?;
@@ -143,10 +107,10 @@ impl Sales {
     pub async fn create_lead(&self, who: &Caller, cmd: CreateLead) -> Result<Loaded<Lead>> {
         self.authorize(who, perm::LEAD_WRITE, cmd.brand_id).await?;
         let id = match &cmd.request_id {
-            Some(rid) => Uuid::new_v5(&IDS, format!("{}:lead:{rid}", who.tenant()).as_bytes()),
+            Some(rid) => self.kernel.derived_id(who.tenant(), "lead", rid),
             None => Uuid::now_v7(),
         };
-        let mut loaded = match self.store.load::<Lead>(who.tenant(), &id.to_string()).await {
+        let mut loaded = match self.store().load::<Lead>(who.tenant(), &id.to_string()).await {
             Ok(loaded) => loaded,
             Err(sentra_event_store::EventStoreError::TenantMismatch) => return Err(SalesError::NotFound("lead")),
             Err(other) => return Err(other.into()),
@@ -155,7 +119,7 @@ impl Sales {
             // The same request was already carried out: answer as the first time.
             return Ok(loaded);
         }
-        let assignee = (!who.manages(cmd.brand_id)).then_some(who.principal.user_id);
+        let assignee = (!manages(who, cmd.brand_id)).then_some(who.principal.user_id);
         let command = LeadCommand::Create {
             brand_id: cmd.brand_id,
             contact: cmd.contact,
@@ -206,9 +170,10 @@ impl Sales {
         use sentra_proto::sentra::tenancy::v1::BrandRole as Role;
         let works = [Role::Agent, Role::Manager];
         if !self.brands.has_role(&who.token, lead.state.brand_id, to, &works).await? {
-            return Err(SalesError::FailedPrecondition(
-                "the assignee is not an agent or manager of the lead's brand".into(),
-            ));
+            return Err(SalesError::FailedPrecondition {
+                reason: "ASSIGNEE_NOT_ON_BRAND",
+                message: "the assignee is not an agent or manager of the lead's brand".into(),
+            });
         }
         let events = decide(&mut lead, LeadCommand::Assign { to }).await?;
         self.commit(who, &mut lead, events, None).await?;
@@ -232,20 +197,20 @@ impl Sales {
             }
             None => {
                 // Derived from the lead, so a retried conversion cannot create a second client.
-                let client_id = Uuid::new_v5(&IDS, format!("client-of:{id}").as_bytes());
-                let client = self.store.load::<Client>(who.tenant(), &client_id.to_string()).await?;
+                let client_id = self.kernel.id_of("client-of", id);
+                let client = self.store().load::<Client>(who.tenant(), &client_id.to_string()).await?;
                 let contact = lead.state.contact.clone();
                 (client, ClientCommand::Create { brand_id: lead.state.brand_id, contact, lead_id: id })
             }
         };
-        let client_id: Uuid = client.aggregate_id.parse().map_err(|e| SalesError::Internal(Box::new(e)))?;
+        let client_id: Uuid = client.aggregate_id.parse().map_err(SalesError::internal)?;
         let client_events = decide(&mut client, client_command).await?;
         let lead_events = decide(&mut lead, LeadCommand::Convert { client_id }).await?;
 
-        let meta = who.metadata(None);
-        let mut tx = self.store.pool().begin().await?;
+        let meta = self.kernel.metadata(Some(who), None);
+        let mut tx = self.store().pool().begin().await?;
         let client_out = self
-            .store
+            .store()
             .append_in(
                 &mut tx,
                 who.tenant(),
@@ -257,7 +222,7 @@ impl Sales {
             )
             .await?;
         let lead_out = self
-            .store
+            .store()
             .append_in(
                 &mut tx,
                 who.tenant(),
@@ -315,13 +280,16 @@ impl Sales {
         let client = self.load::<Client>(who, client_id, "client").await?;
         self.authorize(who, perm::ORDER_WRITE, client.state.brand_id).await?;
         if client.state.archived {
-            return Err(SalesError::FailedPrecondition("an archived client cannot order".into()));
+            return Err(SalesError::FailedPrecondition {
+                reason: "CLIENT_ARCHIVED",
+                message: "an archived client cannot order".into(),
+            });
         }
         let id = match &request_id {
-            Some(rid) => Uuid::new_v5(&IDS, format!("{}:order:{rid}", who.tenant()).as_bytes()),
+            Some(rid) => self.kernel.derived_id(who.tenant(), "order", rid),
             None => Uuid::now_v7(),
         };
-        let mut order = self.store.load::<Order>(who.tenant(), &id.to_string()).await?;
+        let mut order = self.store().load::<Order>(who.tenant(), &id.to_string()).await?;
         if order.version > 0 {
             return Ok(order);
         }
@@ -370,12 +338,6 @@ impl Sales {
         permission: &str,
         brand: Option<Uuid>,
     ) -> Result<Option<Vec<Uuid>>> {
-        match brand {
-            Some(brand) => {
-                self.authorize(who, permission, brand).await?;
-                Ok(Some(vec![brand]))
-            }
-            None => Ok(who.principal.brands_with(permission)),
-        }
+        self.kernel.readable_brands(who, permission, brand).await
     }
 }

@@ -206,7 +206,7 @@ fn order_pb(order: &Loaded<Order>) -> pb::Order {
 }
 
 fn order_row_pb(r: OrderRow) -> Result<pb::Order, SalesError> {
-    let lines: Vec<Line> = serde_json::from_value(r.lines).map_err(|e| SalesError::Internal(Box::new(e)))?;
+    let lines: Vec<Line> = serde_json::from_value(r.lines).map_err(SalesError::internal)?;
     let totals = LineAmounts { subtotal: r.subtotal, discount: r.discount_total, tax: r.tax_total, total: r.total };
     Ok(order_message(
         r.id.to_string(),
@@ -346,7 +346,7 @@ impl SalesService for SalesApi {
             query: Some(r.query.trim().to_owned()).filter(|q| !q.is_empty()),
         };
         let (rows, next) =
-            queries::list_leads(self.sales.store.pool(), who.principal.organization_id, &filter, &page).await?;
+            queries::list_leads(self.sales.store().pool(), who.principal.organization_id, &filter, &page).await?;
         Ok(Response::new(pb::ListLeadsResponse {
             leads: rows.into_iter().map(lead_row_pb).collect(),
             next_page_token: next_token(next),
@@ -419,7 +419,7 @@ impl SalesService for SalesApi {
         self.sales.lead(&who, id).await?;
         let events = self
             .sales
-            .store
+            .store()
             .read_stream(who.principal.organization_id, "lead", &id.to_string())
             .await
             .map_err(SalesError::from)?;
@@ -445,7 +445,7 @@ impl SalesService for SalesApi {
         let brands = self.sales.readable_brands(&who, sentra_auth::permissions::CLIENT_READ, brand).await?;
         let query = Some(r.query.trim().to_owned()).filter(|q| !q.is_empty());
         let (rows, next) = queries::list_clients(
-            self.sales.store.pool(),
+            self.sales.store().pool(),
             who.principal.organization_id,
             &brands,
             &query,
@@ -522,7 +522,7 @@ impl SalesService for SalesApi {
             }
         };
         let (rows, next) = queries::list_orders(
-            self.sales.store.pool(),
+            self.sales.store().pool(),
             who.principal.organization_id,
             &brands,
             client,
@@ -585,7 +585,7 @@ impl SalesService for SalesApi {
         let period_start = c::timestamp("period_start", r.period_start.as_ref())?;
         let as_of = sentra_runtime::wire::micros(c::timestamp("as_of", r.as_of.as_ref())?.unwrap_or_else(Utc::now));
         let s = queries::pipeline_summary(
-            self.sales.store.pool(),
+            self.sales.store().pool(),
             who.principal.organization_id,
             &brands,
             period_start,

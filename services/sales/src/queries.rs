@@ -323,7 +323,7 @@ pub async fn pipeline_summary(
     let mut leads: HashMap<String, LeadFold> = HashMap::new();
     let mut summary = Summary { as_of, ..Summary::default() };
     for (id, payload, _) in rows {
-        let event: LeadEvent = serde_json::from_value(payload).map_err(|e| SalesError::Internal(Box::new(e)))?;
+        let event: LeadEvent = serde_json::from_value(payload).map_err(SalesError::internal)?;
         let lead = leads.entry(id).or_default();
         let enter = |lead: &mut LeadFold, stage: Stage, at: DateTime<Utc>| {
             if let Some(since) = lead.entered {

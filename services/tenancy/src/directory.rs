@@ -285,19 +285,20 @@ impl Directory {
 
     /// The caller's organization.
     pub async fn get_organization(&self, who: &Principal, id: Uuid) -> Result<Organization> {
+        // An organization-wide right is checked first: its absence says nothing about existence.
+        who.require(perm::ORGANIZATION_READ, None)?;
         if id != who.organization_id {
             return Err(TenancyError::NotFound("organization"));
         }
-        who.require(perm::ORGANIZATION_READ, None)?;
         self.organization(id).await
     }
 
     /// Renames the caller's organization.
     pub async fn update_organization(&self, who: &Principal, cmd: UpdateOrganization) -> Result<Organization> {
+        who.require(perm::ORGANIZATION_WRITE, None)?;
         if cmd.id != who.organization_id {
             return Err(TenancyError::NotFound("organization"));
         }
-        who.require(perm::ORGANIZATION_WRITE, None)?;
         let mut tx = self.pool.begin().await?;
         let current: (i64,) = sqlx::query_as("SELECT version FROM organizations WHERE id = $1 FOR UPDATE")
             .bind(cmd.id)
@@ -330,7 +331,12 @@ impl Directory {
 
     // ---- brands ---------------------------------------------------------------------------
 
+    /// The brand, if the caller can see it: one of their organization's, and one they hold a role
+    /// on unless they are an owner or admin (anything else they may not know exists: NOT_FOUND).
     async fn brand_in_org(&self, conn: &mut PgConnection, who: &Principal, id: Uuid, lock: bool) -> Result<Brand> {
+        if !who.may_see_brand(id) {
+            return Err(TenancyError::NotFound("brand"));
+        }
         let sql = format!(
             "SELECT {BRAND_COLUMNS} FROM brands WHERE id = $1 AND organization_id = $2{}",
             if lock { " FOR UPDATE" } else { "" }
@@ -433,7 +439,10 @@ impl Directory {
         let current = self.brand_in_org(&mut tx, who, cmd.id, true).await?;
         who.require(perm::BRAND_WRITE, Some(cmd.id))?;
         if current.archived_at.is_some() {
-            return Err(TenancyError::FailedPrecondition("an archived brand cannot be changed"));
+            return Err(TenancyError::FailedPrecondition {
+                reason: "BRAND_ARCHIVED",
+                message: "an archived brand cannot be changed",
+            });
         }
         check_version(cmd.expected_version, current.version)?;
         let s = cmd.apply(&current.settings())?;
@@ -656,13 +665,20 @@ impl Directory {
 
     /// Deactivates a user and revokes its refresh tokens.
     pub async fn deactivate_user(&self, who: &Principal, id: Uuid) -> Result<User> {
-        let target = self.get_user(who, id).await?;
+        // The right first (as the gateway checks it), then whether the user is one of ours.
         who.require(perm::USER_WRITE, None)?;
+        let target = self.get_user(who, id).await?;
         if target.org_role == OrgRole::Owner.as_str() {
-            return Err(TenancyError::FailedPrecondition("the owner cannot be deactivated"));
+            return Err(TenancyError::FailedPrecondition {
+                reason: "OWNER_PROTECTED",
+                message: "the owner cannot be deactivated",
+            });
         }
         if target.id == who.user_id {
-            return Err(TenancyError::FailedPrecondition("you cannot deactivate yourself"));
+            return Err(TenancyError::FailedPrecondition {
+                reason: "SELF_DEACTIVATION",
+                message: "you cannot deactivate yourself",
+            });
         }
         let mut tx = self.pool.begin().await?;
         let user: User = sqlx::query_as(&format!(
@@ -703,7 +719,10 @@ impl Directory {
         match user {
             None => return Err(TenancyError::NotFound("user")),
             Some((state,)) if state == "deactivated" => {
-                return Err(TenancyError::FailedPrecondition("a deactivated user cannot be granted access"));
+                return Err(TenancyError::FailedPrecondition {
+                    reason: "USER_DEACTIVATED",
+                    message: "a deactivated user cannot be granted access",
+                });
             }
             Some(_) => {}
         }
@@ -805,7 +824,10 @@ impl Directory {
             let brand = self.brand_in_org(&mut conn, who, cmd.brand_id, false).await?;
             who.require(perm::PORTAL_USER_WRITE, Some(cmd.brand_id))?;
             if brand.archived_at.is_some() {
-                return Err(TenancyError::FailedPrecondition("an archived brand has no portal"));
+                return Err(TenancyError::FailedPrecondition {
+                    reason: "BRAND_ARCHIVED",
+                    message: "an archived brand has no portal",
+                });
             }
         }
         let hash = self.passwords.hash(cmd.password.clone()).await?;

@@ -1,7 +1,7 @@
-//! Every way a Tenancy call can fail, and the one place they become gRPC statuses.
+//! Every way a Tenancy call can fail, and how each enters the runtime's one error table.
 
-use sentra_runtime::status::{internal, invalid_argument, with_reason};
-use tonic::{Code, Status};
+use sentra_runtime::failure::Failure;
+use tonic::Status;
 
 /// A failed Tenancy operation.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +29,13 @@ pub enum TenancyError {
     #[error("the resource changed since it was read (stale etag)")]
     StaleEtag,
     /// The resource is in a state that does not allow the operation.
-    #[error("{0}")]
-    FailedPrecondition(&'static str),
+    #[error("{message}")]
+    FailedPrecondition {
+        /// Which precondition, e.g. `OWNER_PROTECTED`.
+        reason: &'static str,
+        /// The sentence for people.
+        message: &'static str,
+    },
     /// Login failed; deliberately the same for an unknown email and a wrong password.
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -61,38 +66,33 @@ impl From<sqlx::Error> for TenancyError {
     }
 }
 
-impl From<TenancyError> for Status {
+impl From<TenancyError> for Failure {
     fn from(error: TenancyError) -> Self {
         match error {
-            TenancyError::Invalid { field, reason } => invalid_argument(field, &reason),
-            TenancyError::NotFound(what) => {
-                let reason = format!("{}_NOT_FOUND", what.to_ascii_uppercase().replace(' ', "_"));
-                with_reason(Code::NotFound, &reason, format!("{what} not found"))
-            }
-            TenancyError::AlreadyExists { what, reason } => {
-                with_reason(Code::AlreadyExists, reason, format!("{what} already exists"))
-            }
-            TenancyError::StaleEtag => {
-                with_reason(Code::Aborted, "ETAG_MISMATCH", error_text(&TenancyError::StaleEtag))
-            }
-            TenancyError::FailedPrecondition(msg) => with_reason(Code::FailedPrecondition, "FAILED_PRECONDITION", msg),
+            TenancyError::Invalid { field, reason } => Failure::invalid(field, reason),
+            TenancyError::NotFound(what) => Failure::NotFound { what },
+            TenancyError::AlreadyExists { what, reason } => Failure::AlreadyExists { what: what.to_owned(), reason },
+            TenancyError::StaleEtag => Failure::Stale,
+            TenancyError::FailedPrecondition { reason, message } => Failure::precondition(reason, message),
             TenancyError::InvalidCredentials => {
-                with_reason(Code::Unauthenticated, "INVALID_CREDENTIALS", "invalid email or password")
+                Failure::Unauthenticated { reason: "INVALID_CREDENTIALS", message: "invalid email or password" }
             }
             TenancyError::InvalidToken => {
-                with_reason(Code::Unauthenticated, "INVALID_TOKEN", "invalid or expired token")
+                Failure::Unauthenticated { reason: "INVALID_TOKEN", message: "invalid or expired token" }
             }
             TenancyError::Auth(auth) => auth.into(),
-            TenancyError::Busy => <Status as tonic_types::StatusExt>::with_error_details(
-                Code::Unavailable,
-                "too many sign-ins at once; retry in a moment",
-                tonic_types::ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(1))),
-            ),
-            TenancyError::Internal(source) => internal(source.as_ref()),
+            TenancyError::Busy => Failure::Unavailable {
+                reason: "BUSY",
+                message: "too many sign-ins at once; retry in a moment".into(),
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            },
+            TenancyError::Internal(source) => Failure::Internal(source),
         }
     }
 }
 
-fn error_text(error: &TenancyError) -> String {
-    error.to_string()
+impl From<TenancyError> for Status {
+    fn from(error: TenancyError) -> Self {
+        Failure::from(error).into()
+    }
 }

@@ -126,7 +126,8 @@ async fn a_right_the_principal_lacks_is_refused_before_the_service_is_called() {
     let list_users = "/sentra.tenancy.v1.TenancyService/ListUsers";
     let answer = stack.web(list_users, &pb::ListUsersRequest::default(), None, Some(&portal), &[]).await;
     assert_status(&answer, Code::PermissionDenied);
-    // BRAND scope, brand named by metadata: another brand.
+    // BRAND scope, brand named by metadata: another brand, which the client may not know exists
+    // (NOT_FOUND, as the services answer it).
     let get_brand = "/sentra.tenancy.v1.TenancyService/GetBrand";
     let other = uuid::Uuid::new_v4().to_string();
     let answer = stack
@@ -138,7 +139,7 @@ async fn a_right_the_principal_lacks_is_refused_before_the_service_is_called() {
             &[("x-sentra-brand-id", &other)],
         )
         .await;
-    assert_status(&answer, Code::PermissionDenied);
+    assert_status(&answer, Code::NotFound);
     // BRAND scope, no brand named: a portal client holds brand_access.read on no brand.
     let members = "/sentra.tenancy.v1.TenancyService/ListBrandMembers";
     let answer =

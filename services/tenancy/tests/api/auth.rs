@@ -210,7 +210,7 @@ async fn portal_clients_sign_in_on_their_brand_domain_only() {
             .clone()
             .get_brand(bearer(&tokens.access_token, pb::GetBrandRequest { brand_id: b.id.clone() }))
             .await,
-        Code::PermissionDenied,
+        Code::NotFound,
     );
     expect_code(
         app.tenancy
