@@ -103,7 +103,7 @@ mod envoy {
             http1_request(
                 envoy.addr,
                 http::Method::OPTIONS,
-                "/grpc.health.v1.Health/Check",
+                "/sentra.tenancy.v1.AuthService/Login",
                 &headers,
                 bytes::Bytes::new(),
             )
@@ -119,5 +119,9 @@ mod envoy {
 
         let refused = preflight("https://evil.example").await.expect("preflight");
         assert!(refused.headers.get("access-control-allow-origin").is_none(), "{refused:?}");
+        // Envoy lets a refused preflight through; the gateway's input guard must answer it
+        // itself (405, no gRPC status) rather than forward it as a call to a service.
+        assert_eq!(refused.status, http::StatusCode::METHOD_NOT_ALLOWED, "{refused:?}");
+        assert!(refused.headers.get("grpc-status").is_none(), "{refused:?}");
     }
 }
