@@ -5,7 +5,7 @@ NPM ?= npm
 CHROMIUM_PATH ?= /usr/bin/chromium
 export CHROMIUM_PATH
 
-.PHONY: run test test-rust test-web lint bench clean
+.PHONY: run test test-rust test-web lint bench fuzz clean
 
 ## Build everything, start the mesh, the web apps and Envoy with demo data; Ctrl-C stops it all.
 run:
@@ -49,6 +49,21 @@ bench: web/node_modules/.package-lock.json
 	$(NPM) --prefix web run build
 	$(NPM) --prefix web run bench
 	@echo "Results: target/bench/*.md"
+
+## Fuzzing (tools/fuzz): every target for FUZZ_SECONDS under libFuzzer, from the seeds and the
+## corpus kept in target/fuzz; a failing input lands in tools/fuzz/fuzz/artifacts/<target>/ and
+## belongs in tools/fuzz/regressions/<target>/ once fixed. cargo-fuzz wants nightly only for
+## sanitizers; without them (-s none) stable works with RUSTC_BOOTSTRAP, and Sentra has no unsafe
+## code of its own for a sanitizer to watch. Debug assertions (-a) make any integer overflow fail.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := guarded_call requests stored_events invoice_money
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz@0.13.2
+	cp Cargo.lock tools/fuzz/fuzz/Cargo.lock
+	$(CARGO) run --locked -q -p sentra-fuzz --bin sentra-fuzz-seeds target/fuzz/seeds
+	for t in $(FUZZ_TARGETS); do mkdir -p target/fuzz/corpus/$$t; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir tools/fuzz/fuzz --target-dir target/fuzz/build -s none -a \
+	    $$t target/fuzz/corpus/$$t target/fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 ## Remove build output and the local run directory.
 clean:

@@ -6,10 +6,11 @@
 //!   for confirmed Sales orders, the relay that publishes Finance events, and the overdue job;
 //!   serves `FinanceService` with health and reflection (port 3004 by default, 0 in tests).
 //! - `domain`: the Invoice aggregate; `numbering`: gap-free numbers; `app`: authorization and
-//!   commands; `projection` and `queries`: the read side; `consumer`: `sales.order.confirmed`;
+//!   commands; `boundary`: request validation; `projection` and `queries`: the read side; `consumer`: `sales.order.confirmed`;
 //!   `jobs`: overdue detection; `grpc`: the surface; `error`: the one mapping to gRPC statuses.
 
 pub mod app;
+pub mod boundary;
 pub mod consumer;
 pub mod domain;
 pub mod error;
