@@ -206,6 +206,17 @@ export async function drag(page: Page, name: string, stage: string): Promise<voi
   await page.mouse.up();
 }
 
+/**
+ * Waits until the card shows in `stage` and its move is kept by the server (no longer
+ * `aria-busy`); a reload before that would cancel the move, as it would for a person.
+ */
+export async function landed(page: Page, name: string, stage: string): Promise<void> {
+  const moved = page.locator(`[data-testid="lead-card"][data-stage="${stage}"]:not([aria-busy="true"])`, {
+    hasText: name,
+  });
+  await moved.waitFor({ timeout: 10_000 });
+}
+
 /** A client with an order confirmed through the API, and its invoice once Finance drafted it. */
 export async function invoicedClient(a: Agency, contactName: string, amountMinor: bigint, issue = true) {
   const s = api(a.ownerToken).sales;

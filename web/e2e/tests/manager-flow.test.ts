@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { agency, brandUrl, card, column, context, drag, launch, shot, signIn, type Agency } from '../support';
+import { agency, brandUrl, card, column, context, drag, landed, launch, shot, signIn, type Agency } from '../support';
 
 let browser: Browser;
 let a: Agency;
@@ -44,7 +44,7 @@ test('a lead becomes a paid-in-part invoice', async () => {
   // Through the pipeline by drag and drop; each move lands in the column and stays after a refetch.
   for (const stage of ['Contacted', 'Qualified']) {
     await drag(page, 'Nora Newman', stage);
-    await expect.poll(() => card(page, 'Nora Newman').getAttribute('data-stage'), { timeout: 10_000 }).toBe(stage);
+    await landed(page, 'Nora Newman', stage);
   }
   await page.reload();
   await expect.poll(() => column(page, 'Qualified').getByText('Nora Newman').count(), { timeout: 10_000 }).toBe(1);

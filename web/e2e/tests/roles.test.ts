@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { agency, api, brandUrl, card, column, context, drag, launch, shot, signIn, token, type Agency } from '../support';
+import { agency, api, brandUrl, card, column, context, drag, landed, launch, shot, signIn, token, type Agency } from '../support';
 
 let browser: Browser;
 let a: Agency;
@@ -36,7 +36,7 @@ test('an agent moves their own and unassigned leads, not a colleague’s', async
   // Dragging a colleague's lead does nothing; dragging one's own moves it.
   await drag(page, 'Theo Theirs', 'Contacted');
   await drag(page, 'Mina Mine', 'Contacted');
-  await expect.poll(() => card(page, 'Mina Mine').getAttribute('data-stage'), { timeout: 10_000 }).toBe('Contacted');
+  await landed(page, 'Mina Mine', 'Contacted');
   await page.reload();
   await expect.poll(() => column(page, 'New').getByText('Theo Theirs').count(), { timeout: 10_000 }).toBe(1);
   const theirs = await api(a.ownerToken).sales.getLead({ leadId: ids.theirs! });

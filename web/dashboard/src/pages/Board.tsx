@@ -148,12 +148,15 @@ function LeadCard({
   principal,
   assignee,
   conflict,
+  saving,
   onMove,
 }: {
   lead: Lead;
   principal: Principal;
   assignee: string;
   conflict: boolean;
+  /** A move of this card is on its way to the server: shown in place, not yet kept. */
+  saving: boolean;
   onMove: (lead: Lead, to: LeadStage) => void;
 }) {
   const writable = canWriteLead(principal, lead);
@@ -171,7 +174,7 @@ function LeadCard({
         transform: transform ? `translate3d(${transform.x}px, ${transform.y}px, 0)` : undefined,
         zIndex: transform ? 10 : undefined,
         cursor: writable ? 'grab' : 'default',
-        opacity: isDragging ? 0.85 : 1,
+        opacity: isDragging ? 0.85 : saving ? 0.6 : 1,
         borderRadius: 'var(--mantine-radius-md)',
         outline: conflict ? '2px solid var(--mantine-color-red-6)' : undefined,
         boxShadow: isDragging ? 'var(--mantine-shadow-md)' : undefined,
@@ -182,6 +185,7 @@ function LeadCard({
       data-stage={STAGE_LABEL[lead.stage]}
       data-writable={writable}
       data-conflict={conflict || undefined}
+      aria-busy={saving || undefined}
       {...(writable ? listeners : {})}
     >
       <CardBody lead={lead} writable={writable} assignee={assignee} onMove={onMove} />
@@ -269,6 +273,7 @@ export default function Board() {
   const [debounced] = useDebouncedValue(search, 300);
   const [assignee, setAssignee] = useState<string>('');
   const [overrides, setOverrides] = useState<Map<string, Lead>>(new Map());
+  const [saving, setSaving] = useState<ReadonlySet<string>>(new Set());
   const [conflict, setConflict] = useState<ConflictNote | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
   const [creating, setCreating] = useState(false);
@@ -312,7 +317,13 @@ export default function Board() {
       case 'change-stage': {
         setConflict(null);
         setOverride(lead.id, { ...lead, stage: plan.to });
+        setSaving((old) => new Set(old).add(lead.id));
         const outcome = await moveLead(clients.sales, lead, plan.to);
+        setSaving((old) => {
+          const next = new Set(old);
+          next.delete(lead.id);
+          return next;
+        });
         if (outcome.ok) {
           setOverride(lead.id, outcome.lead);
         } else if (outcome.conflict) {
@@ -401,6 +412,7 @@ export default function Board() {
                       principal={principal}
                       assignee={users.name(lead.assigneeId)}
                       conflict={conflict?.leadId === lead.id}
+                      saving={saving.has(lead.id)}
                       onMove={onMove}
                     />
                   ))}
