@@ -24,6 +24,10 @@ pub struct BrokerConfig {
     pub reconnect_min: Duration,
     /// Ceiling of the reconnect delay.
     pub reconnect_max: Duration,
+    /// For throwaway namespaces (tests, previews): the broker deletes a consumer's queues once
+    /// they have gone this long without a consumer or a declaration (`x-expires`). `None` keeps
+    /// them, as production must.
+    pub queue_expiry: Option<Duration>,
 }
 
 impl BrokerConfig {
@@ -37,6 +41,7 @@ impl BrokerConfig {
             confirm_timeout: Duration::from_secs(30),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(10),
+            queue_expiry: None,
         }
     }
 
@@ -50,6 +55,12 @@ impl BrokerConfig {
     pub fn with_reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.reconnect_min = min;
         self.reconnect_max = max.max(min);
+        self
+    }
+
+    /// Lets the broker delete queues unused for `expiry` (see [`BrokerConfig::queue_expiry`]).
+    pub fn with_queue_expiry(mut self, expiry: Duration) -> Self {
+        self.queue_expiry = Some(expiry);
         self
     }
 
@@ -67,7 +78,11 @@ impl BrokerConfig {
 
 impl From<&sentra_runtime::config::AmqpConfig> for BrokerConfig {
     fn from(config: &sentra_runtime::config::AmqpConfig) -> Self {
-        Self { url: config.url.clone(), ..Self::new("").with_prefix(config.prefix.clone()) }
+        let broker = Self { url: config.url.clone(), ..Self::new("").with_prefix(config.prefix.clone()) };
+        match config.queue_expiry_secs {
+            0 => broker,
+            secs => broker.with_queue_expiry(Duration::from_secs(secs)),
+        }
     }
 }
 

@@ -188,11 +188,18 @@ impl Names {
 async fn declare_topology(channel: &Channel, config: &ConsumerConfig, names: &Names) -> Result<()> {
     let exchange = declare_exchange(channel, &config.broker).await?;
     let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let expiring = |mut args: FieldTable| {
+        if let Some(expiry) = config.broker.queue_expiry {
+            let millis = i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX);
+            args.insert("x-expires".into(), AMQPValue::LongLongInt(millis));
+        }
+        args
+    };
     let mut main_args = FieldTable::default();
     if config.single_active_consumer {
         main_args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
     }
-    channel.queue_declare(names.queue.clone(), durable, main_args).await?;
+    channel.queue_declare(names.queue.clone(), durable, expiring(main_args)).await?;
     for binding in &config.bindings {
         channel
             .queue_bind(
@@ -209,8 +216,8 @@ async fn declare_topology(channel: &Channel, config: &ConsumerConfig, names: &Na
     let mut retry_args = FieldTable::default();
     retry_args.insert("x-dead-letter-exchange".into(), long_string(""));
     retry_args.insert("x-dead-letter-routing-key".into(), long_string(names.queue.as_str()));
-    channel.queue_declare(names.retry.clone(), durable, retry_args).await?;
-    channel.queue_declare(names.dead.clone(), durable, FieldTable::default()).await?;
+    channel.queue_declare(names.retry.clone(), durable, expiring(retry_args)).await?;
+    channel.queue_declare(names.dead.clone(), durable, expiring(FieldTable::default())).await?;
     Ok(())
 }
 

@@ -128,11 +128,18 @@ pub struct AmqpConfig {
     pub url: SecretString,
     /// Prefix of every exchange and queue name (empty in production, unique per test).
     pub prefix: String,
+    /// Seconds after which the broker deletes a consumer's queues that nothing uses; 0 (the
+    /// default, and production's) keeps them. Tests set it so their queues do not pile up.
+    pub queue_expiry_secs: u64,
 }
 
 impl Default for AmqpConfig {
     fn default() -> Self {
-        Self { url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"), prefix: String::new() }
+        Self {
+            url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            prefix: String::new(),
+            queue_expiry_secs: 0,
+        }
     }
 }
 

@@ -38,6 +38,10 @@ pub fn amqp_url() -> String {
     std::env::var("SENTRA_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// How long a test's broker queues outlive their last use (`amqp.queue_expiry_secs`): long
+/// enough for any test, short enough that finished tests leave nothing behind on the broker.
+pub const QUEUE_EXPIRY_SECS: u64 = 600;
+
 /// A name unique to this test: `<kind>_<uuid>`, usable as a queue/exchange prefix or a key prefix.
 pub fn unique_prefix(kind: &str) -> String {
     format!("{kind}_{}", uuid::Uuid::new_v4().simple())

@@ -36,7 +36,6 @@ use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig, FeedRelay, RelayConfig}
 use sentra_directory::Directory;
 use sentra_event_store::{EventStore, ProjectionRunner};
 use sentra_proto::sentra::finance::v1::finance_service_server::FinanceServiceServer;
-use sentra_runtime::ExposeSecret;
 use sentra_runtime::background::Background;
 use serde::{Deserialize, Serialize};
 
@@ -176,8 +175,7 @@ impl Application {
 
         // Background work stops with the server, once it has drained.
         let mut background = Background::new();
-        let broker =
-            BrokerConfig::new(self.config.amqp.url.expose_secret()).with_prefix(self.config.amqp.prefix.clone());
+        let broker = BrokerConfig::from(&self.config.amqp);
         let (store, stop) = (self.store.clone(), background.stopped());
         background.spawn("invoices projection", async move {
             ProjectionRunner::new(&store, InvoicesProjection).run(stop).await

@@ -27,7 +27,6 @@ use sentra_auth::{DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions};
 use sentra_bus::{BrokerConfig, FeedRelay, RelayConfig};
 use sentra_event_store::{EventStore, ProjectionRunner};
 use sentra_proto::sentra::sales::v1::sales_service_server::SalesServiceServer;
-use sentra_runtime::ExposeSecret;
 use sentra_runtime::background::Background;
 use sentra_runtime::config::{
     self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig,
@@ -191,8 +190,7 @@ impl Application {
         background
             .spawn("orders projection", async move { ProjectionRunner::new(&store, OrdersProjection).run(stop).await });
         // The feed is the outbox: the relay publishes every Sales event to the bus.
-        let broker =
-            BrokerConfig::new(self.config.amqp.url.expose_secret()).with_prefix(self.config.amqp.prefix.clone());
+        let broker = BrokerConfig::from(&self.config.amqp);
         let relay = FeedRelay::new(&self.store, "sales", RelayConfig::new(broker));
         let stop = background.stopped();
         background.spawn("event relay", async move { relay.run(stop).await });

@@ -129,6 +129,7 @@ impl Mesh {
         local(&mut finance.server);
         finance.database.url = db.secret_url();
         finance.amqp.prefix = broker.clone();
+        finance.amqp.queue_expiry_secs = sentra_testkit::QUEUE_EXPIRY_SECS;
         finance.tenancy_url = tenancy_url.clone();
         finance.retry_delay_secs = 0.2;
         drain(&mut finance.shutdown);

@@ -23,6 +23,7 @@ async fn cutting_the_connection_mid_stream_loses_nothing() {
     let broker = fast(
         BrokerConfig::new(format!("amqp://guest:guest@{}/%2f", proxy.addr()))
             .with_prefix(env.broker.prefix.clone())
+            .with_queue_expiry(Duration::from_secs(sentra_testkit::QUEUE_EXPIRY_SECS))
             .with_confirm_timeout(Duration::from_secs(5)),
     );
     let tenant = uuid::Uuid::new_v4();

@@ -57,7 +57,11 @@ pub async fn env() -> Env {
     .execute(&pool)
     .await
     .unwrap();
-    let broker = fast(BrokerConfig::new(amqp_url()).with_prefix(format!("{}.", unique_prefix("bus"))));
+    let broker = fast(
+        BrokerConfig::new(amqp_url())
+            .with_prefix(format!("{}.", unique_prefix("bus")))
+            .with_queue_expiry(std::time::Duration::from_secs(sentra_testkit::QUEUE_EXPIRY_SECS)),
+    );
     Env { store: EventStore::new(pool.clone()), pool, broker, _db: db }
 }
 

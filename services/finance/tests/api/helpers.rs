@@ -95,6 +95,7 @@ pub async fn spawn_with(proxied: bool) -> World {
     finance.database.url = db.secret_url();
     finance.database.max_connections = 12;
     finance.amqp.prefix = amqp_prefix.clone();
+    finance.amqp.queue_expiry_secs = sentra_testkit::QUEUE_EXPIRY_SECS;
     if let Some((proxy, authority)) = &proxy {
         finance.amqp.url = broker.replace(authority, &proxy.addr().to_string()).into();
     }

@@ -36,6 +36,7 @@ async fn a_browser_signs_in_and_calls_sales_and_finance_through_envoy() {
     finance.database.url = tenancy.inner.secret_url();
     finance.database.max_connections = 4;
     finance.amqp.prefix = prefix;
+    finance.amqp.queue_expiry_secs = sentra_testkit::QUEUE_EXPIRY_SECS;
     finance.shutdown.drain = Duration::ZERO;
     finance.tenancy_url = tenancy_url.clone();
     let finance = sentra_finance::Application::build(finance).await.expect("finance builds");
