@@ -370,6 +370,26 @@ impl EventStore {
         Ok(events)
     }
 
+    /// Every stream of `aggregate_type` in the tenant as it stood at `as_of`, upcast, ordered by
+    /// aggregate id then sequence: for "as of" views that fold many aggregates. Each stream is cut
+    /// where [`EventStore::load_as_of_time`] cuts it (before its first event recorded after
+    /// `as_of`), so a view and a single load agree.
+    pub async fn read_type_as_of(
+        &self,
+        tenant_id: Uuid,
+        aggregate_type: &str,
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<RecordedEvent>> {
+        let tenant_id = require_tenant(tenant_id)?;
+        let rows = sqlx::query(&TYPE_AS_OF_SQL)
+            .bind(tenant_id)
+            .bind(aggregate_type)
+            .bind(as_of)
+            .fetch_all(&self.inner.pool)
+            .await?;
+        rows.iter().map(|row| event_from_row(row).map(|e| self.upcast(e))).collect()
+    }
+
     /// Writes (or replaces with a newer) snapshot of an aggregate at `version`.
     pub async fn write_snapshot<A: serde::Serialize>(
         &self,
@@ -574,6 +594,16 @@ static STREAM_SQL: std::sync::LazyLock<StreamSql> = std::sync::LazyLock::new(|| 
              AND aggregate_id = $2 AND recorded_at > $4), 9223372036854775807) ORDER BY sequence"
         ),
     }
+});
+
+static TYPE_AS_OF_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM events e WHERE tenant_id = $1 AND aggregate_type = $2 \
+         AND recorded_at <= $3 AND NOT EXISTS (SELECT 1 FROM events later \
+         WHERE later.aggregate_type = e.aggregate_type AND later.aggregate_id = e.aggregate_id \
+         AND later.sequence < e.sequence AND later.recorded_at > $3) \
+         ORDER BY aggregate_id, sequence"
+    )
 });
 
 impl Append {

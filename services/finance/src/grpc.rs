@@ -326,7 +326,7 @@ impl FinanceService for FinanceApi {
         };
         // Microseconds, like PostgreSQL, so "now" and "as of now" describe the same instant.
         let as_of = wire::micros(as_of);
-        let aging = queries::receivables(self.finance.store().pool(), who.tenant(), &brands, as_of).await?;
+        let aging = queries::receivables(self.finance.store(), who.tenant(), &brands, as_of).await?;
         Ok(Response::new(pb::GetReceivablesSummaryResponse {
             buckets: aging
                 .into_iter()

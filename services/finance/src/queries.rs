@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use sentra_event_store::EventStore;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -121,24 +122,15 @@ pub type Aging = BTreeMap<(Uuid, String), ([i64; 5], i64)>;
 /// Receivables of `tenant` as they stood at `as_of`: every invoice event recorded up to then,
 /// folded, and each open balance aged by the days between its due date and `as_of`'s date.
 pub async fn receivables(
-    pool: &PgPool,
+    store: &EventStore,
     tenant: Uuid,
     brands: &Option<Vec<Uuid>>,
     as_of: DateTime<Utc>,
 ) -> Result<Aging> {
-    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
-        "SELECT aggregate_id, payload FROM events
-         WHERE tenant_id = $1 AND aggregate_type = 'invoice' AND recorded_at <= $2
-         ORDER BY aggregate_id, sequence",
-    )
-    .bind(tenant)
-    .bind(as_of)
-    .fetch_all(pool)
-    .await?;
     let mut invoices: HashMap<String, Invoice> = HashMap::new();
-    for (id, payload) in rows {
-        let event: InvoiceEvent = serde_json::from_value(payload).map_err(FinanceError::internal)?;
-        cqrs_es::Aggregate::apply(invoices.entry(id).or_default(), event);
+    for recorded in store.read_type_as_of(tenant, "invoice", as_of).await? {
+        let event: InvoiceEvent = recorded.decode().map_err(FinanceError::internal)?;
+        cqrs_es::Aggregate::apply(invoices.entry(recorded.aggregate_id).or_default(), event);
     }
     let today = as_of.date_naive();
     let mut aging = Aging::new();

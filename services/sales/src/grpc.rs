@@ -584,14 +584,9 @@ impl SalesService for SalesApi {
         let brands = self.sales.readable_brands(&who, sentra_auth::permissions::PIPELINE_READ, brand).await?;
         let period_start = c::timestamp("period_start", r.period_start.as_ref())?;
         let as_of = sentra_runtime::wire::micros(c::timestamp("as_of", r.as_of.as_ref())?.unwrap_or_else(Utc::now));
-        let s = queries::pipeline_summary(
-            self.sales.store().pool(),
-            who.principal.organization_id,
-            &brands,
-            period_start,
-            as_of,
-        )
-        .await?;
+        let s =
+            queries::pipeline_summary(self.sales.store(), who.principal.organization_id, &brands, period_start, as_of)
+                .await?;
         let decided = s.won + s.lost;
         let outcome = |map: BTreeMap<String, (i64, i64)>| {
             map.into_iter().map(|(key, (won, lost))| pb::OutcomeCount { key, won, lost }).collect::<Vec<_>>()

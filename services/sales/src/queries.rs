@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use sentra_event_store::EventStore;
 use serde_json::Value as Json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -303,28 +304,18 @@ struct LeadFold {
 /// Summarizes the pipeline of `tenant` (brands `brands`, None: all) as it stood at `as_of`,
 /// counting creations, wins and losses from `period_start`.
 pub async fn pipeline_summary(
-    pool: &PgPool,
+    store: &EventStore,
     tenant: Uuid,
     brands: &Option<Vec<Uuid>>,
     period_start: Option<DateTime<Utc>>,
     as_of: DateTime<Utc>,
 ) -> Result<Summary> {
-    // The event store's table: every lead event of the tenant recorded up to `as_of`.
-    let rows: Vec<(String, Json, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT aggregate_id, payload, recorded_at FROM events
-         WHERE tenant_id = $1 AND aggregate_type = 'lead' AND recorded_at <= $2
-         ORDER BY aggregate_id, sequence",
-    )
-    .bind(tenant)
-    .bind(as_of)
-    .fetch_all(pool)
-    .await?;
     let in_period = |at: DateTime<Utc>| period_start.is_none_or(|start| at >= start);
     let mut leads: HashMap<String, LeadFold> = HashMap::new();
     let mut summary = Summary { as_of, ..Summary::default() };
-    for (id, payload, _) in rows {
-        let event: LeadEvent = serde_json::from_value(payload).map_err(SalesError::internal)?;
-        let lead = leads.entry(id).or_default();
+    for recorded in store.read_type_as_of(tenant, "lead", as_of).await? {
+        let event: LeadEvent = recorded.decode().map_err(SalesError::internal)?;
+        let lead = leads.entry(recorded.aggregate_id).or_default();
         let enter = |lead: &mut LeadFold, stage: Stage, at: DateTime<Utc>| {
             if let Some(since) = lead.entered {
                 lead.stays.push((lead.stage, (at - since).num_milliseconds() as f64 / 1000.0));

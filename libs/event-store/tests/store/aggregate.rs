@@ -136,6 +136,66 @@ async fn time_travel_by_sequence_and_by_time() {
     assert_eq!((now.version, now.state.balance_cents), (5, 100));
 }
 
+/// Writes one event with a chosen `recorded_at` (hours from `base`), as an older release or a
+/// slow transaction would have.
+async fn recorded(
+    pool: &sqlx::PgPool,
+    tenant: uuid::Uuid,
+    (kind, id, sequence): (&str, &str, i64),
+    (event_type, version, payload): (&str, &str, Value),
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    sqlx::query(
+        "INSERT INTO events (tenant_id, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, event_id, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, gen_random_uuid(), $8)",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(id)
+    .bind(sequence)
+    .bind(event_type)
+    .bind(version)
+    .bind(payload)
+    .bind(at)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn every_stream_of_a_type_as_of_a_time_is_one_tenants_cut_like_a_single_load() {
+    let env = env_with(|b| b.upcaster(deposited_v1_to_v2())).await;
+    let (tenant, other_tenant) = (tenant(), tenant());
+    let as_of = chrono::Utc::now();
+    let h = |hours: i64| as_of + chrono::Duration::hours(hours);
+    let opened = |owner: &str| ("Opened", "1", json!({ "Opened": { "owner": owner } }));
+    let deposited =
+        |cents: i64| ("Deposited", "2", json!({ "Deposited": { "amount_cents": cents, "currency": "EUR" } }));
+    let pool = &env.pool;
+    recorded(pool, tenant, ("Account", "a1", 1), opened("ann"), h(-3)).await;
+    // Written by an older release: read upcast.
+    recorded(pool, tenant, ("Account", "a1", 2), ("Deposited", "1", json!({ "Deposited": { "amount": 5 } })), h(-2))
+        .await;
+    recorded(pool, tenant, ("Account", "a1", 3), deposited(100), h(1)).await;
+    // Recorded "before" as_of but after an event that was not: history is a prefix, so it is out.
+    recorded(pool, tenant, ("Account", "a1", 4), deposited(7), h(-1)).await;
+    recorded(pool, tenant, ("Account", "a2", 1), opened("bob"), h(1)).await;
+    recorded(pool, tenant, ("Account", "a3", 1), opened("cy"), h(-1)).await;
+    recorded(pool, tenant, ("Other", "o1", 1), opened("not an account"), h(-1)).await;
+    recorded(pool, other_tenant, ("Account", "b1", 1), opened("another tenant's"), h(-1)).await;
+
+    let events = env.store.read_type_as_of(tenant, "Account", as_of).await.unwrap();
+    let seen: Vec<(&str, u64)> = events.iter().map(|e| (e.aggregate_id.as_str(), e.sequence)).collect();
+    assert_eq!(seen, [("a1", 1), ("a1", 2), ("a3", 1)]);
+    assert_eq!(
+        events[1].decode::<AccountEvent>().unwrap(),
+        AccountEvent::Deposited { amount_cents: 500, currency: "EUR".into() }
+    );
+    let single = env.store.load_as_of_time::<Account>(tenant, "a1", as_of).await.unwrap();
+    assert_eq!((single.version, single.state.balance_cents), (2, 500), "a single load agrees");
+    assert!(env.store.read_type_as_of(other_tenant, "Account", h(-4)).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn execute_reports_rejections_and_conflicts_typed() {
     let env = env().await;
