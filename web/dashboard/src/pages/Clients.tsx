@@ -5,7 +5,7 @@ import { useDebouncedValue } from '@mantine/hooks';
 import { useQuery } from '@connectrpc/connect-query';
 import { Link } from 'react-router';
 import { SalesService } from '@sentra/shared/api';
-import { PageHeader, Pager, QueryView, When, usePaging } from '@sentra/shared/ui';
+import { ListTable, PageHeader, Pager, QueryView, When, usePaging } from '@sentra/shared/ui';
 import { useScope } from '../layout/scope';
 import { useBrands } from '../data';
 
@@ -33,39 +33,26 @@ export default function Clients() {
       <Card withBorder padding={0}>
         <QueryView query={clients} isEmpty={(d) => d.clients.length === 0} empty="No clients yet. Convert a qualified lead to create one.">
           {(data) => (
-            <Table.ScrollContainer minWidth={560}>
-              <Table highlightOnHover data-testid="clients-table">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Client</Table.Th>
-                    <Table.Th>Company</Table.Th>
-                    <Table.Th>Email</Table.Th>
-                    {!scope.brandId && <Table.Th>Brand</Table.Th>}
-                    <Table.Th>Since</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {data.clients.map((c) => (
-                    <Table.Tr key={c.id}>
-                      <Table.Td>
-                        <Group gap="xs">
-                          <Anchor component={Link} to={`/clients/${c.id}`}>
-                            {c.contactName}
-                          </Anchor>
-                          {c.archived && <Badge color="gray">Archived</Badge>}
-                        </Group>
-                      </Table.Td>
-                      <Table.Td>{c.company}</Table.Td>
-                      <Table.Td>{c.email}</Table.Td>
-                      {!scope.brandId && <Table.Td>{brands.get(c.brandId)?.name}</Table.Td>}
-                      <Table.Td>
-                        <When value={c.createTime} />
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
+            <ListTable minWidth={560} testId="clients-table" columns={['Client', 'Company', 'Email', !scope.brandId && 'Brand', 'Since']}>
+              {data.clients.map((c) => (
+                <Table.Tr key={c.id}>
+                  <Table.Td>
+                    <Group gap="xs">
+                      <Anchor component={Link} to={`/clients/${c.id}`}>
+                        {c.contactName}
+                      </Anchor>
+                      {c.archived && <Badge color="gray">Archived</Badge>}
+                    </Group>
+                  </Table.Td>
+                  <Table.Td>{c.company}</Table.Td>
+                  <Table.Td>{c.email}</Table.Td>
+                  {!scope.brandId && <Table.Td>{brands.get(c.brandId)?.name}</Table.Td>}
+                  <Table.Td>
+                    <When value={c.createTime} />
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </ListTable>
           )}
         </QueryView>
       </Card>

@@ -8,4 +8,4 @@ export { Pager, usePaging, type Paging } from './paging';
 export { useSentra, useSessionState, usePrincipal, type Sentra } from './context';
 export { ConfirmDialog, Day, EmptyState, ErrorAlert, Money, PageHeader, PromptDialog, QueryView, When } from './components';
 export { InvoiceDocument, type InvoiceBrand, type InvoiceParty } from './InvoiceDocument';
-export { AmountsTable, InvoicesTable, LineItemsTable, OrdersTable, invoiceAmounts, type LineItem } from './tables';
+export { AmountsTable, InvoicesTable, LineItemsTable, ListTable, OrdersTable, invoiceAmounts, type Column, type LineItem } from './tables';

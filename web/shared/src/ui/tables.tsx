@@ -1,6 +1,6 @@
 /**
- * The tables both apps show of orders and invoices, written once: line items, amount summaries,
- * and lists of invoices and orders (each row linking where the app wants it to).
+ * The tables both apps show, written once: the list table every list page uses, line items, amount
+ * summaries, and lists of invoices and orders (each row linking where the app wants it to).
  */
 import type { ReactNode } from 'react';
 import { Anchor, Badge, Table } from '@mantine/core';
@@ -11,6 +11,43 @@ import type { Order } from '../gen/sentra/sales/v1/resources_pb';
 import { INVOICE_STATUS_COLOR, INVOICE_STATUS_LABEL, ORDER_STATE_COLOR, ORDER_STATE_LABEL } from '../labels';
 import { formatBps, type MoneyLike } from '../money';
 import { Day, Money, When } from './components';
+
+/** A column heading; `right` aligns numbers. `false` leaves the column out. */
+export type Column = string | { label: string; right: true } | false;
+
+/** A list that scrolls sideways on narrow screens: the header row from `columns`, rows as children. */
+export function ListTable({
+  columns,
+  minWidth,
+  testId,
+  children,
+}: {
+  columns: Column[];
+  minWidth: number;
+  testId?: string;
+  children: ReactNode;
+}) {
+  return (
+    <Table.ScrollContainer minWidth={minWidth}>
+      <Table highlightOnHover data-testid={testId}>
+        <Table.Thead>
+          <Table.Tr>
+            {columns.map((c) =>
+              c === false ? null : typeof c === 'string' ? (
+                <Table.Th key={c}>{c}</Table.Th>
+              ) : (
+                <Table.Th key={c.label} ta="right">
+                  {c.label}
+                </Table.Th>
+              ),
+            )}
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>{children}</Table.Tbody>
+      </Table>
+    </Table.ScrollContainer>
+  );
+}
 
 /** What order lines and invoice lines have in common. */
 export interface LineItem {
@@ -112,44 +149,30 @@ export function InvoicesTable({
   testId?: string;
 }) {
   return (
-    <Table.ScrollContainer minWidth={client ? 640 : 480}>
-      <Table highlightOnHover data-testid={testId}>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Invoice</Table.Th>
-            {client && <Table.Th>Client</Table.Th>}
-            <Table.Th>Status</Table.Th>
-            <Table.Th>Due</Table.Th>
-            <Table.Th ta="right">Total</Table.Th>
-            <Table.Th ta="right">Balance</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {invoices.map((i) => (
-            <Table.Tr key={i.id} data-testid="invoice-row">
-              <Table.Td>
-                <Anchor component={Link} to={href(i)}>
-                  {i.number || 'Draft'}
-                </Anchor>
-              </Table.Td>
-              {client && <Table.Td>{client(i)}</Table.Td>}
-              <Table.Td>
-                <Badge color={INVOICE_STATUS_COLOR[i.status]}>{INVOICE_STATUS_LABEL[i.status]}</Badge>
-              </Table.Td>
-              <Table.Td>
-                <Day value={i.dueDate} />
-              </Table.Td>
-              <Table.Td ta="right">
-                <Money value={i.total} />
-              </Table.Td>
-              <Table.Td ta="right">
-                <Money value={i.balance} />
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
-    </Table.ScrollContainer>
+    <ListTable minWidth={client ? 640 : 480} testId={testId} columns={['Invoice', !!client && 'Client', 'Status', 'Due', { label: 'Total', right: true }, { label: 'Balance', right: true }]}>
+      {invoices.map((i) => (
+        <Table.Tr key={i.id} data-testid="invoice-row">
+          <Table.Td>
+            <Anchor component={Link} to={href(i)}>
+              {i.number || 'Draft'}
+            </Anchor>
+          </Table.Td>
+          {client && <Table.Td>{client(i)}</Table.Td>}
+          <Table.Td>
+            <Badge color={INVOICE_STATUS_COLOR[i.status]}>{INVOICE_STATUS_LABEL[i.status]}</Badge>
+          </Table.Td>
+          <Table.Td>
+            <Day value={i.dueDate} />
+          </Table.Td>
+          <Table.Td ta="right">
+            <Money value={i.total} />
+          </Table.Td>
+          <Table.Td ta="right">
+            <Money value={i.balance} />
+          </Table.Td>
+        </Table.Tr>
+      ))}
+    </ListTable>
   );
 }
 
@@ -170,35 +193,23 @@ export function OrdersTable({
   testId?: string;
 }) {
   return (
-    <Table.ScrollContainer minWidth={client ? 560 : 400}>
-      <Table highlightOnHover data-testid={testId}>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Created</Table.Th>
-            {client && <Table.Th>Client</Table.Th>}
-            <Table.Th>State</Table.Th>
-            <Table.Th ta="right">Total</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {orders.map((o) => (
-            <Table.Tr key={o.id}>
-              <Table.Td>
-                <Anchor component={Link} to={href(o)}>
-                  {created(o.createTime)}
-                </Anchor>
-              </Table.Td>
-              {client && <Table.Td>{client(o)}</Table.Td>}
-              <Table.Td>
-                <Badge color={ORDER_STATE_COLOR[o.state]}>{ORDER_STATE_LABEL[o.state]}</Badge>
-              </Table.Td>
-              <Table.Td ta="right">
-                <Money value={o.total} />
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
-    </Table.ScrollContainer>
+    <ListTable minWidth={client ? 560 : 400} testId={testId} columns={['Created', !!client && 'Client', 'State', { label: 'Total', right: true }]}>
+      {orders.map((o) => (
+        <Table.Tr key={o.id}>
+          <Table.Td>
+            <Anchor component={Link} to={href(o)}>
+              {created(o.createTime)}
+            </Anchor>
+          </Table.Td>
+          {client && <Table.Td>{client(o)}</Table.Td>}
+          <Table.Td>
+            <Badge color={ORDER_STATE_COLOR[o.state]}>{ORDER_STATE_LABEL[o.state]}</Badge>
+          </Table.Td>
+          <Table.Td ta="right">
+            <Money value={o.total} />
+          </Table.Td>
+        </Table.Tr>
+      ))}
+    </ListTable>
   );
 }

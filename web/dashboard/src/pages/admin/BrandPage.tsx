@@ -11,20 +11,16 @@ import { P, can } from '@sentra/shared/permissions';
 import { ConfirmDialog, ErrorAlert, PageHeader, QueryView, usePrincipal } from '@sentra/shared/ui';
 import { useInvalidate, useUsers } from '../../data';
 import { BrandForm } from './BrandForm';
-
-export const ROLES = [BrandRole.MANAGER, BrandRole.AGENT, BrandRole.FINANCE, BrandRole.VIEWER];
+import { RemoveRoleButton, RoleSelect, useBrandRoles } from './roles';
 
 function Members({ brand }: { brand: Brand }) {
   const principal = usePrincipal();
   const users = useUsers();
-  const invalidate = useInvalidate();
   const members = useQuery(TenancyService.method.listBrandMembers, { brandId: brand.id });
-  const grant = useMutation(TenancyService.method.grantBrandAccess);
-  const revoke = useMutation(TenancyService.method.revokeBrandAccess);
+  const roles = useBrandRoles();
   const [userId, setUserId] = useState<string | null>(null);
-  const [role, setRole] = useState<string>(String(BrandRole.AGENT));
+  const [role, setRole] = useState(BrandRole.AGENT);
   const writable = can(principal, P.brandAccessWrite, brand.id);
-  const refresh = () => invalidate(TenancyService);
   const present = new Set((members.data?.accesses ?? []).map((a) => a.userId));
   return (
     <Card withBorder>
@@ -48,20 +44,11 @@ function Members({ brand }: { brand: Brand }) {
                   </Table.Td>
                   <Table.Td>
                     {writable ? (
-                      <Select
-                        aria-label={`Role of ${users.name(a.userId)}`}
+                      <RoleSelect
+                        ariaLabel={`Role of ${users.name(a.userId)}`}
                         size="xs"
-                        w={140}
-                        data={ROLES.map((r) => ({ value: String(r), label: BRAND_ROLE_LABEL[r] }))}
-                        value={String(a.role)}
-                        allowDeselect={false}
-                        onChange={(v) =>
-                          v &&
-                          grant
-                            .mutateAsync({ brandId: brand.id, userId: a.userId, role: Number(v) as BrandRole })
-                            .then(refresh)
-                            .catch(() => undefined)
-                        }
+                        value={a.role}
+                        onChange={(r) => void roles.grant(brand.id, a.userId, r)}
                       />
                     ) : (
                       <Badge>{BRAND_ROLE_LABEL[a.role]}</Badge>
@@ -69,14 +56,7 @@ function Members({ brand }: { brand: Brand }) {
                   </Table.Td>
                   {writable && (
                     <Table.Td ta="right">
-                      <Button
-                        size="xs"
-                        variant="subtle"
-                        color="red"
-                        onClick={() => revoke.mutateAsync({ brandId: brand.id, userId: a.userId }).then(refresh).catch(() => undefined)}
-                      >
-                        Remove
-                      </Button>
+                      <RemoveRoleButton onClick={() => void roles.revoke(brand.id, a.userId)} />
                     </Table.Td>
                   )}
                 </Table.Tr>
@@ -85,7 +65,7 @@ function Members({ brand }: { brand: Brand }) {
           </Table>
         )}
       </QueryView>
-      {(grant.error || revoke.error) && <ErrorAlert error={grant.error ?? revoke.error} />}
+      {roles.error && <ErrorAlert error={roles.error} />}
       {writable && (
         <Group mt="md" align="flex-end">
           <Select
@@ -97,27 +77,13 @@ function Members({ brand }: { brand: Brand }) {
             onChange={setUserId}
             nothingFoundMessage="Everyone has a role already"
           />
-          <Select
-            label="Role"
-            w={140}
-            data={ROLES.map((r) => ({ value: String(r), label: BRAND_ROLE_LABEL[r] }))}
-            value={role}
-            onChange={(v) => setRole(v ?? String(BrandRole.AGENT))}
-            allowDeselect={false}
-          />
+          <RoleSelect label="Role" value={role} onChange={setRole} />
           <Button
             disabled={!userId}
-            loading={grant.isPending}
-            onClick={() =>
-              userId &&
-              grant
-                .mutateAsync({ brandId: brand.id, userId, role: Number(role) as BrandRole })
-                .then(() => {
-                  setUserId(null);
-                  return refresh();
-                })
-                .catch(() => undefined)
-            }
+            loading={roles.granting}
+            onClick={async () => {
+              if (userId && (await roles.grant(brand.id, userId, role))) setUserId(null);
+            }}
           >
             Add
           </Button>

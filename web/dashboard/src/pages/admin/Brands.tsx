@@ -5,7 +5,7 @@ import { notifications } from '@mantine/notifications';
 import { Link, useNavigate } from 'react-router';
 import { TenancyService } from '@sentra/shared/api';
 import { P, can } from '@sentra/shared/permissions';
-import { PageHeader, QueryView, usePrincipal } from '@sentra/shared/ui';
+import { ListTable, PageHeader, QueryView, usePrincipal } from '@sentra/shared/ui';
 import { useBrands, useInvalidate } from '../../data';
 import { BrandForm } from './BrandForm';
 
@@ -26,40 +26,28 @@ export default function Brands() {
       <Card withBorder padding={0}>
         <QueryView query={brands} isEmpty={(d) => d.brands.length === 0} empty="No brands yet.">
           {(data) => (
-            <Table.ScrollContainer minWidth={560}>
-              <Table highlightOnHover data-testid="brands-table">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Brand</Table.Th>
-                    <Table.Th>Domain</Table.Th>
-                    <Table.Th>Invoices</Table.Th>
-                    <Table.Th>Currency</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {data.brands.map((b) => (
-                    <Table.Tr key={b.id}>
-                      <Table.Td>
-                        <Group gap="xs">
-                          <ColorSwatch color={b.primaryColor || '#ccc'} size={14} />
-                          <Anchor component={Link} to={`/admin/brands/${b.id}`}>
-                            {b.name}
-                          </Anchor>
-                          {b.archived && <Badge color="gray">Archived</Badge>}
-                        </Group>
-                      </Table.Td>
-                      <Table.Td>
-                        <Anchor href={`${window.location.protocol}//${b.domain}${window.location.port ? `:${window.location.port}` : ''}/app/`}>
-                          {b.domain}
-                        </Anchor>
-                      </Table.Td>
-                      <Table.Td>{b.invoicePrefix}</Table.Td>
-                      <Table.Td>{b.defaultCurrency}</Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
+            <ListTable minWidth={560} testId="brands-table" columns={['Brand', 'Domain', 'Invoices', 'Currency']}>
+              {data.brands.map((b) => (
+                <Table.Tr key={b.id}>
+                  <Table.Td>
+                    <Group gap="xs">
+                      <ColorSwatch color={b.primaryColor || '#ccc'} size={14} />
+                      <Anchor component={Link} to={`/admin/brands/${b.id}`}>
+                        {b.name}
+                      </Anchor>
+                      {b.archived && <Badge color="gray">Archived</Badge>}
+                    </Group>
+                  </Table.Td>
+                  <Table.Td>
+                    <Anchor href={`${window.location.protocol}//${b.domain}${window.location.port ? `:${window.location.port}` : ''}/app/`}>
+                      {b.domain}
+                    </Anchor>
+                  </Table.Td>
+                  <Table.Td>{b.invoicePrefix}</Table.Td>
+                  <Table.Td>{b.defaultCurrency}</Table.Td>
+                </Table.Tr>
+              ))}
+            </ListTable>
           )}
         </QueryView>
       </Card>

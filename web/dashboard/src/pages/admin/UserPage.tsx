@@ -8,7 +8,7 @@ import { BrandRole, OrgRole, UserState } from '@sentra/shared/gen/sentra/tenancy
 import { BRAND_ROLE_LABEL, ORG_ROLE_LABEL, USER_STATE_LABEL } from '@sentra/shared/labels';
 import { ConfirmDialog, ErrorAlert, PageHeader, QueryView, usePrincipal } from '@sentra/shared/ui';
 import { useBrands, useInvalidate } from '../../data';
-import { ROLES } from './BrandPage';
+import { RemoveRoleButton, RoleSelect, useBrandRoles } from './roles';
 
 export default function UserPage() {
   const { userId = '' } = useParams();
@@ -17,11 +17,10 @@ export default function UserPage() {
   const { brands, byId } = useBrands();
   const user = useQuery(TenancyService.method.getUser, { userId });
   const access = useQuery(TenancyService.method.listUserBrandAccess, { userId });
-  const grant = useMutation(TenancyService.method.grantBrandAccess);
-  const revoke = useMutation(TenancyService.method.revokeBrandAccess);
+  const roles = useBrandRoles();
   const deactivate = useMutation(TenancyService.method.deactivateUser);
   const [brandId, setBrandId] = useState<string | null>(null);
-  const [role, setRole] = useState(String(BrandRole.AGENT));
+  const [role, setRole] = useState(BrandRole.AGENT);
   const [deactivating, setDeactivating] = useState(false);
   const refresh = () => invalidate(TenancyService);
   const held = new Set((access.data?.accesses ?? []).map((a) => a.brandId));
@@ -64,14 +63,7 @@ export default function UserPage() {
                             <Badge>{BRAND_ROLE_LABEL[a.role]}</Badge>
                           </Table.Td>
                           <Table.Td ta="right">
-                            <Button
-                              size="xs"
-                              variant="subtle"
-                              color="red"
-                              onClick={() => revoke.mutateAsync({ brandId: a.brandId, userId: u.id }).then(refresh).catch(() => undefined)}
-                            >
-                              Remove
-                            </Button>
+                            <RemoveRoleButton onClick={() => void roles.revoke(a.brandId, u.id)} />
                           </Table.Td>
                         </Table.Tr>
                       ))}
@@ -80,7 +72,7 @@ export default function UserPage() {
                 )}
               </QueryView>
               <Stack mt="md">
-                {(grant.error || revoke.error) && <ErrorAlert error={grant.error ?? revoke.error} />}
+                {roles.error && <ErrorAlert error={roles.error} />}
                 <Group align="flex-end">
                   <Select
                     label="Brand"
@@ -89,27 +81,13 @@ export default function UserPage() {
                     value={brandId}
                     onChange={setBrandId}
                   />
-                  <Select
-                    label="Role"
-                    w={140}
-                    data={ROLES.map((r) => ({ value: String(r), label: BRAND_ROLE_LABEL[r] }))}
-                    value={role}
-                    onChange={(v) => setRole(v ?? String(BrandRole.AGENT))}
-                    allowDeselect={false}
-                  />
+                  <RoleSelect label="Role" value={role} onChange={setRole} />
                   <Button
                     disabled={!brandId}
-                    loading={grant.isPending}
-                    onClick={() =>
-                      brandId &&
-                      grant
-                        .mutateAsync({ brandId, userId: u.id, role: Number(role) as BrandRole })
-                        .then(() => {
-                          setBrandId(null);
-                          return refresh();
-                        })
-                        .catch(() => undefined)
-                    }
+                    loading={roles.granting}
+                    onClick={async () => {
+                      if (brandId && (await roles.grant(brandId, u.id, role))) setBrandId(null);
+                    }}
                   >
                     Grant role
                   </Button>

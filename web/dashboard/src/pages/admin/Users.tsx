@@ -10,7 +10,7 @@ import { TenancyService } from '@sentra/shared/api';
 import { OrgRole, UserState } from '@sentra/shared/gen/sentra/tenancy/v1/resources_pb';
 import { ORG_ROLE_LABEL, USER_STATE_LABEL } from '@sentra/shared/labels';
 import { fieldError, toProblem, type Problem } from '@sentra/shared/errors';
-import { ErrorAlert, PageHeader, Pager, QueryView, When, usePaging } from '@sentra/shared/ui';
+import { ErrorAlert, ListTable, PageHeader, Pager, QueryView, When, usePaging } from '@sentra/shared/ui';
 import { useInvalidate } from '../../data';
 
 function NewUser({ onClose }: { onClose: () => void }) {
@@ -97,40 +97,27 @@ export default function Users() {
       <Card withBorder padding={0}>
         <QueryView query={users} isEmpty={(d) => d.users.length === 0}>
           {(data) => (
-            <Table.ScrollContainer minWidth={560}>
-              <Table highlightOnHover data-testid="users-table">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Name</Table.Th>
-                    <Table.Th>Email</Table.Th>
-                    <Table.Th>Role</Table.Th>
-                    <Table.Th>State</Table.Th>
-                    <Table.Th>Since</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {data.users.map((u) => (
-                    <Table.Tr key={u.id}>
-                      <Table.Td>
-                        <Anchor component={Link} to={`/admin/users/${u.id}`}>
-                          {u.displayName}
-                        </Anchor>
-                      </Table.Td>
-                      <Table.Td>{u.email}</Table.Td>
-                      <Table.Td>{ORG_ROLE_LABEL[u.orgRole]}</Table.Td>
-                      <Table.Td>
-                        <Badge color={u.state === UserState.ACTIVE ? 'green' : u.state === UserState.INVITED ? 'yellow' : 'gray'}>
-                          {USER_STATE_LABEL[u.state]}
-                        </Badge>
-                      </Table.Td>
-                      <Table.Td>
-                        <When value={u.createTime} />
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
+            <ListTable minWidth={560} testId="users-table" columns={['Name', 'Email', 'Role', 'State', 'Since']}>
+              {data.users.map((u) => (
+                <Table.Tr key={u.id}>
+                  <Table.Td>
+                    <Anchor component={Link} to={`/admin/users/${u.id}`}>
+                      {u.displayName}
+                    </Anchor>
+                  </Table.Td>
+                  <Table.Td>{u.email}</Table.Td>
+                  <Table.Td>{ORG_ROLE_LABEL[u.orgRole]}</Table.Td>
+                  <Table.Td>
+                    <Badge color={u.state === UserState.ACTIVE ? 'green' : u.state === UserState.INVITED ? 'yellow' : 'gray'}>
+                      {USER_STATE_LABEL[u.state]}
+                    </Badge>
+                  </Table.Td>
+                  <Table.Td>
+                    <When value={u.createTime} />
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </ListTable>
           )}
         </QueryView>
       </Card>
