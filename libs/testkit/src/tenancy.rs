@@ -1,5 +1,5 @@
 //! The Tenancy steps every service's tests start with: an organization signed up, a person logged
-//! in. One copy, so the tests of Sales, Finance and the gateway set up tenants the same way.
+//! in, a brand created. One copy, so the tests of Sales, Finance and the gateway set up tenants the same way.
 
 use sentra_proto::sentra::tenancy::v1 as pb;
 use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
@@ -41,4 +41,19 @@ pub async fn login(auth: &AuthServiceClient<Channel>, email: &str, host: &str) -
         .tokens
         .expect("tokens")
         .access_token
+}
+
+/// Creates `brand` as the holder of `token` and returns it as stored; panics if refused.
+pub async fn create_brand(tenancy: &TenancyServiceClient<Channel>, token: &str, brand: pb::Brand) -> pb::Brand {
+    tenancy
+        .clone()
+        .create_brand(crate::grpc::bearer(
+            token,
+            pb::CreateBrandRequest { brand: Some(brand), request_id: String::new() },
+        ))
+        .await
+        .expect("create brand")
+        .into_inner()
+        .brand
+        .expect("the created brand")
 }

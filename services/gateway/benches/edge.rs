@@ -363,30 +363,23 @@ async fn main() {
         .tokens
         .unwrap()
         .access_token;
-    let brand = admin
-        .create_brand(bearer(
-            &token,
-            pb::CreateBrandRequest {
-                brand: Some(pb::Brand {
-                    name: "Bench".into(),
-                    domain: DOMAIN.into(),
-                    display_name: "Bench Studio".into(),
-                    primary_color: "#112233".into(),
-                    support_email: format!("help@{DOMAIN}"),
-                    invoice_prefix: "BN".into(),
-                    default_currency: "EUR".into(),
-                    time_zone: "Europe/Berlin".into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .brand
-        .unwrap()
-        .id;
+    let brand = sentra_testkit::tenancy::create_brand(
+        &admin,
+        &token,
+        pb::Brand {
+            name: "Bench".into(),
+            domain: DOMAIN.into(),
+            display_name: "Bench Studio".into(),
+            primary_color: "#112233".into(),
+            support_email: format!("help@{DOMAIN}"),
+            invoice_prefix: "BN".into(),
+            default_currency: "EUR".into(),
+            time_zone: "Europe/Berlin".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .id;
     let lead_id = SalesServiceClient::new(channel(sales.addr))
         .create_lead(bearer(
             &token,

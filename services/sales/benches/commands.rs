@@ -160,26 +160,19 @@ async fn main() {
         }
     };
     let owner = login("owner@bench.example").await;
-    let brand = t
-        .create_brand(bearer(
-            &owner,
-            tpb::CreateBrandRequest {
-                brand: Some(tpb::Brand {
-                    name: "Bench".into(),
-                    domain: "bench.example".into(),
-                    invoice_prefix: "BE".into(),
-                    default_currency: "EUR".into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .expect("brand")
-        .into_inner()
-        .brand
-        .expect("brand")
-        .id;
+    let brand = sentra_testkit::tenancy::create_brand(
+        &t,
+        &owner,
+        tpb::Brand {
+            name: "Bench".into(),
+            domain: "bench.example".into(),
+            invoice_prefix: "BE".into(),
+            default_currency: "EUR".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .id;
     let user = t
         .create_user(bearer(
             &owner,

@@ -162,11 +162,7 @@ impl World {
                 default_currency: "EUR".into(),
                 ..Default::default()
             };
-            let b = t
-                .create_brand(bearer(&owner, tpb::CreateBrandRequest { brand: Some(brand), request_id: String::new() }))
-                .await
-                .expect("brand");
-            brands.push(b.into_inner().brand.expect("brand").id);
+            brands.push(tenancy::create_brand(&self.tenancy, &owner, brand).await.id);
         }
         let mut tokens = Vec::new();
         for (who, role, brand) in [

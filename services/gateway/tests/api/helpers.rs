@@ -243,17 +243,7 @@ impl Stack {
             email_aliases: vec![format!("mark@{domain}")],
             ..Default::default()
         };
-        self.tenancy_client
-            .clone()
-            .create_brand(bearer(
-                &tenant.token,
-                pb::CreateBrandRequest { brand: Some(brand), request_id: String::new() },
-            ))
-            .await
-            .expect("create brand")
-            .into_inner()
-            .brand
-            .expect("brand")
+        sentra_testkit::tenancy::create_brand(&self.tenancy_client, &tenant.token, brand).await
     }
 
     /// A portal user of `brand` with `email`.

@@ -113,20 +113,10 @@ impl World {
             default_currency: "EUR".into(),
             ..Default::default()
         };
-        let mut t = self.tenancy.clone();
+        let t = self.tenancy.clone();
         let mut brand_ids = Vec::new();
         for n in ["Alpha", "Beta"] {
-            let b = t
-                .create_brand(bearer(
-                    &owner,
-                    tpb::CreateBrandRequest { brand: Some(brand(n)), request_id: String::new() },
-                ))
-                .await
-                .expect("brand")
-                .into_inner()
-                .brand
-                .expect("brand");
-            brand_ids.push(b.id);
+            brand_ids.push(tenancy::create_brand(&self.tenancy, &owner, brand(n)).await.id);
         }
         let (alpha, beta) = (brand_ids[0].clone(), brand_ids[1].clone());
         let person = |role: tpb::BrandRole, who: &'static str, brand: String| {

@@ -46,26 +46,19 @@ async fn a_revoked_role_and_a_deactivated_user_are_refused_within_seconds() {
     let owner =
         sentra_testkit::tenancy::login(&auth, &sentra_testkit::tenancy::owner_email("Revocation Agency"), "").await;
     let mut t = tenancy.clone();
-    let brand = t
-        .create_brand(bearer(
-            &owner,
-            tpb::CreateBrandRequest {
-                brand: Some(tpb::Brand {
-                    name: "Revoked".into(),
-                    domain: "app.revoked.example".into(),
-                    invoice_prefix: "RV".into(),
-                    default_currency: "EUR".into(),
-                    time_zone: "Europe/Berlin".into(),
-                    ..Default::default()
-                }),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .brand
-        .unwrap();
+    let brand = sentra_testkit::tenancy::create_brand(
+        &tenancy,
+        &owner,
+        tpb::Brand {
+            name: "Revoked".into(),
+            domain: "app.revoked.example".into(),
+            invoice_prefix: "RV".into(),
+            default_currency: "EUR".into(),
+            time_zone: "Europe/Berlin".into(),
+            ..Default::default()
+        },
+    )
+    .await;
     let mut people = Vec::new();
     for email in ["maria@revoked.example", "dave@revoked.example"] {
         let user = t
