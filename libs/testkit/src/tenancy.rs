@@ -57,3 +57,34 @@ pub async fn create_brand(tenancy: &TenancyServiceClient<Channel>, token: &str, 
         .brand
         .expect("the created brand")
 }
+
+/// A staff member `email` (password [`PASSWORD`]) holding `role` on `brand_id`, created and
+/// granted by the holder of `token`; panics if refused.
+pub async fn staff_member(
+    tenancy: &TenancyServiceClient<Channel>,
+    token: &str,
+    email: &str,
+    brand_id: &str,
+    role: pb::BrandRole,
+) -> pb::User {
+    let mut tenancy = tenancy.clone();
+    let user = tenancy
+        .create_user(crate::grpc::bearer(
+            token,
+            pb::CreateUserRequest {
+                email: email.into(),
+                display_name: email.split('@').next().unwrap_or(email).into(),
+                org_role: pb::OrgRole::Member.into(),
+                password: PASSWORD.into(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("create user")
+        .into_inner()
+        .user
+        .expect("the created user");
+    let grant = pb::GrantBrandAccessRequest { brand_id: brand_id.into(), user_id: user.id.clone(), role: role.into() };
+    tenancy.grant_brand_access(crate::grpc::bearer(token, grant)).await.expect("grant brand access");
+    user
+}

@@ -173,28 +173,7 @@ async fn main() {
     )
     .await
     .id;
-    let user = t
-        .create_user(bearer(
-            &owner,
-            tpb::CreateUserRequest {
-                email: "agent@bench.example".into(),
-                display_name: "Agent".into(),
-                org_role: tpb::OrgRole::Member.into(),
-                password: PASSWORD.into(),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .expect("user")
-        .into_inner()
-        .user
-        .expect("user");
-    t.grant_brand_access(bearer(
-        &owner,
-        tpb::GrantBrandAccessRequest { brand_id: brand.clone(), user_id: user.id, role: tpb::BrandRole::Agent.into() },
-    ))
-    .await
-    .expect("grant");
+    sentra_testkit::tenancy::staff_member(&t, &owner, "agent@bench.example", &brand, tpb::BrandRole::Agent).await;
     let token = Arc::new(login("agent@bench.example").await);
     let _ = &mut auth;
 

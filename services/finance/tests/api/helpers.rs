@@ -152,7 +152,7 @@ impl World {
         let owner_email = tenancy::owner_email(name);
         tenancy::sign_up(&self.tenancy, name).await;
         let owner = self.login(&owner_email, "").await;
-        let mut t = self.tenancy.clone();
+        let t = self.tenancy.clone();
         let mut brands = Vec::new();
         for (n, prefix) in [("Alpha", "AL"), ("Beta", "BE")] {
             let brand = tpb::Brand {
@@ -172,28 +172,7 @@ impl World {
             ("beta-finance", tpb::BrandRole::Finance, &brands[1]),
         ] {
             let email = format!("{who}@{slug}.example");
-            let user = t
-                .create_user(bearer(
-                    &owner,
-                    tpb::CreateUserRequest {
-                        email: email.clone(),
-                        display_name: who.into(),
-                        org_role: tpb::OrgRole::Member.into(),
-                        password: PASSWORD.into(),
-                        request_id: String::new(),
-                    },
-                ))
-                .await
-                .expect("user")
-                .into_inner()
-                .user
-                .expect("user");
-            t.grant_brand_access(bearer(
-                &owner,
-                tpb::GrantBrandAccessRequest { brand_id: brand.clone(), user_id: user.id, role: role.into() },
-            ))
-            .await
-            .expect("grant");
+            tenancy::staff_member(&t, &owner, &email, brand, role).await;
             tokens.push(self.login(&email, "").await);
         }
         Agency {

@@ -122,30 +122,9 @@ impl World {
         let person = |role: tpb::BrandRole, who: &'static str, brand: String| {
             let email = format!("{who}@{slug}.example");
             let owner = owner.clone();
-            let mut t = t.clone();
+            let t = t.clone();
             async move {
-                let user = t
-                    .create_user(bearer(
-                        &owner,
-                        tpb::CreateUserRequest {
-                            email: email.clone(),
-                            display_name: who.into(),
-                            org_role: tpb::OrgRole::Member.into(),
-                            password: PASSWORD.into(),
-                            request_id: String::new(),
-                        },
-                    ))
-                    .await
-                    .expect("user")
-                    .into_inner()
-                    .user
-                    .expect("user");
-                t.grant_brand_access(bearer(
-                    &owner,
-                    tpb::GrantBrandAccessRequest { brand_id: brand, user_id: user.id.clone(), role: role.into() },
-                ))
-                .await
-                .expect("grant");
+                let user = tenancy::staff_member(&t, &owner, &email, &brand, role).await;
                 (user.id, email)
             }
         };

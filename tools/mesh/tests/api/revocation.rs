@@ -61,28 +61,8 @@ async fn a_revoked_role_and_a_deactivated_user_are_refused_within_seconds() {
     .await;
     let mut people = Vec::new();
     for email in ["maria@revoked.example", "dave@revoked.example"] {
-        let user = t
-            .create_user(bearer(
-                &owner,
-                tpb::CreateUserRequest {
-                    email: email.into(),
-                    display_name: email.into(),
-                    org_role: tpb::OrgRole::Member.into(),
-                    password: PASSWORD.into(),
-                    request_id: String::new(),
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .user
-            .unwrap();
-        let grant = tpb::GrantBrandAccessRequest {
-            brand_id: brand.id.clone(),
-            user_id: user.id.clone(),
-            role: tpb::BrandRole::Manager.into(),
-        };
-        t.grant_brand_access(bearer(&owner, grant)).await.unwrap();
+        let user =
+            sentra_testkit::tenancy::staff_member(&tenancy, &owner, email, &brand.id, tpb::BrandRole::Manager).await;
         let login = tpb::LoginRequest { email: email.into(), password: PASSWORD.into(), host: String::new() };
         let tokens = auth.login(login).await.unwrap().into_inner().tokens.unwrap();
         people.push((user.id, tokens));
