@@ -81,4 +81,14 @@ describe('arrangeColumns', () => {
     expect(columns.get(S.NEW)!.map((l) => l.id)).toEqual(['b']);
     expect(columns.get(S.CONTACTED)!.map((l) => l.id)).toEqual(['a', 'c']);
   });
+
+  it('keeps a moved card in place while the fetched lists lag, and lets newer fetched data win', () => {
+    const moved = new Map([['a', lead('a', S.CONTACTED, '"2"')]]);
+    const lagging = arrangeColumns([lead('a', S.NEW, '"1"')], moved, [S.NEW, S.CONTACTED]);
+    expect(lagging.get(S.CONTACTED)!.map((l) => l.id)).toEqual(['a']);
+    expect(lagging.get(S.NEW)).toEqual([]);
+    const later = arrangeColumns([lead('a', S.QUALIFIED, '"3"')], moved, [S.NEW, S.CONTACTED, S.QUALIFIED]);
+    expect(later.get(S.QUALIFIED)!.map((l) => l.id)).toEqual(['a']);
+    expect(later.get(S.CONTACTED)).toEqual([]);
+  });
 });

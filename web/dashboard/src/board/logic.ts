@@ -73,14 +73,25 @@ export async function moveLead(api: MoveApi, lead: Lead, to: LeadStage): Promise
   }
 }
 
+/** A lead's version, from its etag (`"7"`). */
+function version(lead: Lead): number {
+  return Number(lead.etag.replaceAll('"', '')) || 0;
+}
+
 /**
- * The board's columns: the leads of the queries, with local pictures (`overrides`, e.g. a card
- * being moved) drawn in place of the fetched ones, grouped by stage and sorted newest first.
+ * The board's columns: the leads of the queries, with local pictures (`overrides`: a card being
+ * moved, or as the server answered a move) drawn in place of fetched ones that are not newer,
+ * grouped by stage and sorted newest first. The lists come from a projection that may lag a
+ * moment behind a write, so a refetch right after a move can still hold the lead's old version;
+ * the local picture stays until the fetched one has caught up, and the card does not jump back.
  */
 export function arrangeColumns(fetched: Lead[], overrides: ReadonlyMap<string, Lead>, stages: readonly LeadStage[]) {
   const byId = new Map<string, Lead>();
   for (const lead of fetched) byId.set(lead.id, lead);
-  for (const [id, lead] of overrides) byId.set(id, lead);
+  for (const [id, lead] of overrides) {
+    const current = byId.get(id);
+    if (!current || version(lead) >= version(current)) byId.set(id, lead);
+  }
   const columns = new Map<LeadStage, Lead[]>(stages.map((s) => [s, []]));
   for (const lead of byId.values()) columns.get(lead.stage)?.push(lead);
   const created = (l: Lead) => (l.createTime ? Number(l.createTime.seconds) * 1e3 + l.createTime.nanos / 1e6 : 0);

@@ -293,10 +293,10 @@ export default function Board() {
       return next;
     });
 
-  /** Refetches the columns, then lets the fetched picture replace the local one. */
-  const settle = async (id: string) => {
+  /** Draws `lead` as the server answered and refetches the columns (see `arrangeColumns`). */
+  const settle = async (lead: Lead | null, id: string) => {
+    setOverride(id, lead);
     await invalidate(SalesService);
-    setOverride(id, null);
   };
 
   async function move(lead: Lead, to: LeadStage) {
@@ -325,19 +325,18 @@ export default function Board() {
           return next;
         });
         if (outcome.ok) {
-          setOverride(lead.id, outcome.lead);
+          await settle(outcome.lead, lead.id);
         } else if (outcome.conflict) {
           const now = outcome.fresh ?? lead;
-          setOverride(lead.id, outcome.fresh);
           setConflict({
             leadId: lead.id,
             text: `${now.contactName} was changed by someone else in the meantime and is now in ${STAGE_LABEL[now.stage]}. Your move was not applied; the lead is shown as it is now.`,
           });
+          await settle(outcome.fresh, lead.id);
         } else {
-          setOverride(lead.id, null);
+          await settle(null, lead.id);
           setFailure(outcome.problem);
         }
-        await settle(lead.id);
       }
     }
   }
@@ -436,10 +435,10 @@ export default function Board() {
         onClose={() => setConverting(null)}
         onDone={(lead) => {
           notifications.show({ color: 'green', message: `${lead.contactName} is now a client.` });
-          void settle(lead.id);
+          void settle(lead, lead.id);
         }}
       />
-      <LostDialog lead={losing} onClose={() => setLosing(null)} onDone={(lead) => void settle(lead.id)} />
+      <LostDialog lead={losing} onClose={() => setLosing(null)} onDone={(lead) => void settle(lead, lead.id)} />
     </>
   );
 }
