@@ -34,9 +34,10 @@ lint: web/node_modules/.package-lock.json
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	buf lint
-	for f in deploy/envoy/envoy.yaml deploy/envoy/envoy.compose.yaml deploy/k8s/envoy.yaml; do \
+	for f in deploy/envoy/envoy.yaml deploy/envoy/envoy.compose.yaml deploy/k8s/base/envoy.yaml; do \
 	  envoy --mode validate -c $$f --log-level warn >/dev/null || exit 1; done
 	$(NPM) --prefix web run typecheck
+	./deploy/k8s/validate.sh
 
 ## Benchmarks (ratios against baselines measured in the same run); results under target/bench/.
 bench: web/node_modules/.package-lock.json
