@@ -89,17 +89,22 @@ impl Feed {
     /// How far `subscriber` is behind: committed events after its checkpoint and the age of the
     /// oldest of them.
     pub async fn lag(&self, subscriber: &str) -> Result<Lag> {
-        let (events, seconds): (i64, f64) = sqlx::query_as(
+        let (events, seconds, position): (i64, f64, i64) = sqlx::query_as(
             "WITH c AS (SELECT coalesce(max(transaction_id::text::bigint), 0) AS x, coalesce(max(position), 0) AS p \
                         FROM subscriber_checkpoints WHERE subscriber = $1) \
-             SELECT count(*)::bigint, \
-                    coalesce(extract(epoch FROM clock_timestamp() - min(e.recorded_at))::float8, 0) \
-             FROM events e, c WHERE (e.transaction_id, e.position) > (c.x::text::xid8, c.p)",
+             SELECT count(e.*)::bigint, \
+                    coalesce(extract(epoch FROM clock_timestamp() - min(e.recorded_at))::float8, 0), \
+                    max(c.p)::bigint \
+             FROM c LEFT JOIN events e ON (e.transaction_id, e.position) > (c.x::text::xid8, c.p)",
         )
         .bind(subscriber)
         .fetch_one(self.store.pool())
         .await?;
-        Ok(Lag { events: u64::try_from(events).unwrap_or(0), seconds: seconds.max(0.0) })
+        Ok(Lag {
+            events: u64::try_from(events).unwrap_or(0),
+            seconds: seconds.max(0.0),
+            position: u64::try_from(position).unwrap_or(0),
+        })
     }
 
     /// Subscribes from `subscriber`'s checkpoint. This is what the outbox relay uses: read a

@@ -224,4 +224,6 @@ pub struct Lag {
     pub events: u64,
     /// Age of the oldest of them (0 when caught up).
     pub seconds: f64,
+    /// The checkpoint's position in the feed (0 before the first batch).
+    pub position: u64,
 }

@@ -12,6 +12,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
+use sentra_runtime::metrics::{Counters, Labels, Metrics};
 use sqlx::{PgConnection, PgPool};
 
 use crate::broker::{LinkState, Outgoing, Publisher, close, connect, declare_exchange};
@@ -240,6 +241,14 @@ pub struct Consumer<H> {
     pool: PgPool,
     handler: H,
     state: LinkState,
+    counters: Option<ConsumerCounters>,
+}
+
+/// `sentra_consumer_retries_total` and `sentra_consumer_dead_letters_total`, by queue.
+struct ConsumerCounters {
+    retries: Counters,
+    dead_letters: Counters,
+    labels: Labels,
 }
 
 impl<H> std::fmt::Debug for Consumer<H> {
@@ -252,7 +261,18 @@ impl<H: Handler> Consumer<H> {
     /// A consumer writing its inbox and effects through `pool` (the service's schema, migrated with
     /// [`crate::migrator`]).
     pub fn new(config: ConsumerConfig, pool: PgPool, handler: H) -> Self {
-        Self { config, pool, handler, state: LinkState::default() }
+        Self { config, pool, handler, state: LinkState::default(), counters: None }
+    }
+
+    /// Counts retries and dead letters in `metrics` (label `queue`). Call it once per registry
+    /// and consumer.
+    pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
+        self.counters = Some(ConsumerCounters {
+            retries: metrics.counters("sentra_consumer_retries", "Messages scheduled for another attempt"),
+            dead_letters: metrics.counters("sentra_consumer_dead_letters", "Messages moved to the dead-letter queue"),
+            labels: vec![("queue", self.config.queue_name())],
+        });
+        self
     }
 
     /// The configuration.
@@ -481,6 +501,9 @@ impl<H: Handler> Consumer<H> {
                 );
                 properties = properties.with_expiration(delay.as_millis().to_string().into());
                 publisher.publish_all(&[to_queue(&names.retry, delivery.data.clone(), properties)]).await?;
+                if let Some(counters) = &self.counters {
+                    counters.retries.get_or_create(&counters.labels).inc();
+                }
             }
         }
         publisher.settle(delivery.acker.ack(BasicAckOptions::default())).await?;
@@ -510,6 +533,9 @@ impl<H: Handler> Consumer<H> {
             &[],
         );
         publisher.publish_all(&[to_queue(&names.dead, delivery.data.clone(), properties)]).await?;
+        if let Some(counters) = &self.counters {
+            counters.dead_letters.get_or_create(&counters.labels).inc();
+        }
         publisher.settle(delivery.acker.ack(BasicAckOptions::default())).await?;
         Ok(())
     }

@@ -101,7 +101,7 @@ pub use config::{BrokerConfig, EXCHANGE};
 pub use consumer::{Consumer, ConsumerConfig, Handler, HandlerError};
 pub use envelope::{Envelope, header_str, header_u32, headers, routing_key};
 pub use error::{BusError, Result};
-pub use relay::{FeedRelay, RelayConfig, TableRelay};
+pub use relay::{FeedRelay, RelayConfig, TableRelay, observe_projections};
 
 /// Re-exported so handlers can implement [`Handler`] without depending on `async-trait` themselves.
 pub use async_trait::async_trait;

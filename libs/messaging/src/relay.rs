@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sentra_event_store::{EventStore, Feed, Lag, LeaderLock, Subscription};
+use sentra_runtime::metrics::{FloatGauges, Gauges, Metrics};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -123,6 +124,71 @@ impl FeedRelay {
     pub async fn lag(&self) -> Result<Lag> {
         Ok(self.feed.lag(&self.config.name).await?)
     }
+
+    /// Reports `sentra_outbox_depth` (events not yet published) and `sentra_relay_lag_seconds`
+    /// (age of the oldest) to `metrics` at every scrape. Every replica reports the same figures:
+    /// they are the shared checkpoint's, not this replica's.
+    pub fn observe(&self, metrics: &Metrics) {
+        let gauges = RelayGauges::register(metrics);
+        let (feed, name) = (self.feed.clone(), self.config.name.clone());
+        metrics.on_scrape(move || {
+            let (feed, name, gauges) = (feed.clone(), name.clone(), gauges.clone());
+            async move {
+                match feed.lag(&name).await {
+                    Ok(lag) => gauges.set(lag.events, lag.seconds),
+                    Err(error) => tracing::warn!(%error, relay = %name, "Cannot read the relay's lag."),
+                }
+            }
+        });
+    }
+}
+
+/// The relay's gauges.
+#[derive(Clone)]
+struct RelayGauges {
+    depth: Gauges,
+    lag: FloatGauges,
+}
+
+impl RelayGauges {
+    fn register(metrics: &Metrics) -> Self {
+        Self {
+            depth: metrics.gauges("sentra_outbox_depth", "Committed events the relay has not yet published"),
+            lag: metrics.float_gauges("sentra_relay_lag_seconds", "Age of the oldest unpublished event"),
+        }
+    }
+
+    fn set(&self, events: u64, seconds: f64) {
+        self.depth.get_or_create(&Vec::new()).set(i64::try_from(events).unwrap_or(i64::MAX));
+        self.lag.get_or_create(&Vec::new()).set(seconds);
+    }
+}
+
+/// Reports `sentra_projection_position` and `sentra_projection_lag_events` of the named
+/// projections of `store` (label `projection`) at every scrape.
+pub fn observe_projections(metrics: &Metrics, store: &EventStore, projections: &[&str]) {
+    let position = metrics.gauges("sentra_projection_position", "Feed position of the projection's checkpoint");
+    let behind = metrics.gauges("sentra_projection_lag_events", "Committed events the projection has not applied");
+    let age = metrics.float_gauges("sentra_projection_lag_seconds", "Age of the oldest event not yet applied");
+    let feed = store.feed();
+    let names: Vec<String> = projections.iter().map(|p| (*p).to_owned()).collect();
+    metrics.on_scrape(move || {
+        let (feed, names, position, behind, age) =
+            (feed.clone(), names.clone(), position.clone(), behind.clone(), age.clone());
+        async move {
+            for name in names {
+                match feed.lag(&name).await {
+                    Ok(lag) => {
+                        let labels = vec![("projection", name)];
+                        position.get_or_create(&labels).set(i64::try_from(lag.position).unwrap_or(i64::MAX));
+                        behind.get_or_create(&labels).set(i64::try_from(lag.events).unwrap_or(i64::MAX));
+                        age.get_or_create(&labels).set(lag.seconds);
+                    }
+                    Err(error) => tracing::warn!(%error, projection = %name, "Cannot read the projection's lag."),
+                }
+            }
+        }
+    });
 }
 
 /// Publishes a Tenancy-style outbox table (`position bigserial, event_id uuid, routing_key text,
@@ -169,6 +235,28 @@ impl TableRelay {
     /// True while this replica is active and its broker connection is open.
     pub fn is_connected(&self) -> bool {
         self.state.is_connected()
+    }
+
+    /// Reports `sentra_outbox_depth` (rows not yet published) and `sentra_relay_lag_seconds`
+    /// (age of the oldest) to `metrics` at every scrape.
+    pub fn observe(&self, metrics: &Metrics) -> Result<()> {
+        let gauges = RelayGauges::register(metrics);
+        let sql = format!(
+            "SELECT count(*)::bigint, coalesce(extract(epoch FROM clock_timestamp() - min(created_at))::float8, 0) \
+             FROM {} WHERE published_at IS NULL",
+            quote_table(&self.table)?
+        );
+        let (pool, table) = (self.pool.clone(), self.table.clone());
+        metrics.on_scrape(move || {
+            let (pool, sql, table, gauges) = (pool.clone(), sql.clone(), table.clone(), gauges.clone());
+            async move {
+                match sqlx::query_as::<_, (i64, f64)>(&sql).fetch_one(&pool).await {
+                    Ok((rows, seconds)) => gauges.set(u64::try_from(rows).unwrap_or(0), seconds.max(0.0)),
+                    Err(error) => tracing::warn!(%error, %table, "Cannot read the outbox depth."),
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Rows not yet published.

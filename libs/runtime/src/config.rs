@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub port: u16,
     /// Largest request message accepted, in bytes; larger ones are RESOURCE_EXHAUSTED.
     pub max_message_bytes: usize,
+    /// Port of the admin listener (`/metrics`, `/healthz`, `/readyz`) on the same interface;
+    /// unset means no admin listener, 0 picks a free port (tests).
+    pub admin_port: Option<u16>,
 }
 
 /// Default of [`ServerConfig::max_message_bytes`]: 4 MiB, gRPC's customary limit.
@@ -53,7 +56,12 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 impl ServerConfig {
     /// A server on all interfaces at `port`.
     pub fn on_port(port: u16) -> Self {
-        Self { host: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port, max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES }
+        Self {
+            host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            admin_port: None,
+        }
     }
 
     /// The socket address to bind.
@@ -82,6 +90,10 @@ pub struct DatabaseConfig {
     /// How long start-up keeps retrying an unreachable database before giving up.
     #[serde(with = "secs")]
     pub connect_timeout: Duration,
+    /// Apply the migrations at start-up (the default). With several replicas in production a
+    /// migration Job runs them once per release (`sentra-<svc> migrate`) and the services only
+    /// check that the schema is current (`SENTRA_<SVC>__DATABASE__MIGRATE=false`).
+    pub migrate: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -91,6 +103,7 @@ impl Default for DatabaseConfig {
             schema: "public".into(),
             max_connections: 16,
             connect_timeout: Duration::from_secs(10),
+            migrate: true,
         }
     }
 }

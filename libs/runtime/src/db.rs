@@ -25,6 +25,14 @@ pub enum DbError {
     /// A migration failed.
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Migrating at start-up is off and the schema lacks migrations this build needs.
+    #[error("schema {schema} lacks migrations {missing:?}; run `migrate` first (database.migrate is false)")]
+    NotMigrated {
+        /// The service's schema.
+        schema: String,
+        /// Versions this build has that the schema has not applied.
+        missing: Vec<i64>,
+    },
 }
 
 /// Connection options for `config`, with `search_path` set to the service's schema.
@@ -66,6 +74,10 @@ pub async fn connect_and_migrate(
             Err(error) => return Err(DbError::Unreachable(error)),
         }
     };
+    if !config.migrate {
+        check_migrated(&pool, &config.schema, migrators).await?;
+        return Ok(pool);
+    }
     // The name was validated above, so quoting it is enough.
     sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", config.schema))
         .execute(&pool)
@@ -77,4 +89,25 @@ pub async fn connect_and_migrate(
         migrator.run(&pool).await?;
     }
     Ok(pool)
+}
+
+/// Fails unless every migration of `migrators` was applied successfully in the pool's schema.
+async fn check_migrated(
+    pool: &PgPool,
+    schema: &str,
+    migrators: impl IntoIterator<Item = Migrator>,
+) -> Result<(), DbError> {
+    // A schema never migrated has no history table: everything is missing.
+    let applied: Vec<i64> =
+        match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await {
+            Ok(applied) => applied,
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(error) => return Err(DbError::Unreachable(error)),
+        };
+    let missing: Vec<i64> = migrators
+        .into_iter()
+        .flat_map(|m| m.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| m.version).collect::<Vec<_>>())
+        .filter(|version| !applied.contains(version))
+        .collect();
+    if missing.is_empty() { Ok(()) } else { Err(DbError::NotMigrated { schema: schema.to_owned(), missing }) }
 }

@@ -92,16 +92,24 @@ pub struct HealthState {
     reporter: HealthReporter,
     services: Arc<Vec<String>>,
     draining: watch::Sender<bool>,
+    serving: watch::Sender<bool>,
 }
 
 impl HealthState {
     /// Health of the overall server (`""`) and of each named gRPC service.
     pub fn new(reporter: HealthReporter, services: Vec<String>) -> Self {
         let (draining, _) = watch::channel(false);
-        Self { reporter, services: Arc::new(services), draining }
+        let (serving, _) = watch::channel(false);
+        Self { reporter, services: Arc::new(services), draining, serving }
+    }
+
+    /// Whether the last status reported was SERVING (the admin port's `/readyz`).
+    pub fn is_serving(&self) -> bool {
+        *self.serving.borrow()
     }
 
     async fn set(&self, status: ServingStatus) {
+        self.serving.send_replace(status == ServingStatus::Serving);
         self.reporter.set_service_status("", status).await;
         for name in self.services.iter() {
             self.reporter.set_service_status(name, status).await;

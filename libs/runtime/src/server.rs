@@ -11,6 +11,7 @@ use tonic::service::Routes;
 use crate::config::{HealthConfig, ServerConfig, ShutdownConfig};
 use crate::context::RequestContextLayer;
 use crate::health::{HealthState, Probe};
+use crate::metrics::{Metrics, MetricsLayer};
 
 /// Why a host could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -42,21 +43,52 @@ pub struct ServiceHost {
     health_service: tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
     services: Vec<String>,
     max_message_bytes: usize,
+    metrics: Metrics,
+    admin: Option<(TcpListener, SocketAddr)>,
 }
 
 impl ServiceHost {
-    /// Binds the configured address; `services` are the fully qualified gRPC service names served.
-    pub async fn bind(config: &ServerConfig, services: &[&str]) -> Result<Self, ServeError> {
+    /// Binds the configured address (and the admin port, if configured); `name` labels the
+    /// service's metrics, `services` are the fully qualified gRPC service names served.
+    pub async fn bind(name: &str, config: &ServerConfig, services: &[&str]) -> Result<Self, ServeError> {
         let addr = config.addr();
         let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+        let admin = match config.admin_port {
+            Some(port) => {
+                let addr = SocketAddr::new(config.host, port);
+                let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+                let bound = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
         let reporter = tonic_health::server::HealthReporter::new();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
         );
         let services: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
         let health = HealthState::new(reporter, services.clone());
-        Ok(Self { listener, local_addr, health, health_service, services, max_message_bytes: config.max_message_bytes })
+        Ok(Self {
+            listener,
+            local_addr,
+            health,
+            health_service,
+            services,
+            max_message_bytes: config.max_message_bytes,
+            metrics: Metrics::new(name),
+            admin,
+        })
+    }
+
+    /// The admin listener's address, when one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The service's metrics registry, for the metrics only the service knows.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The address actually bound (the real port when 0 was asked for).
@@ -95,8 +127,25 @@ impl ServiceHost {
         self.health.refresh(&probes, health_config.timeout).await;
         let prober = tokio::spawn(self.health.clone().run(probes, health_config));
 
+        // The admin port outlives the drain (readiness reports 503 meanwhile) and stops with us.
+        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        // (`admin_stop` is dropped when this function returns, which stops the admin server.)
+        let _admin_stop = admin_stop;
+        if let Some((listener, addr)) = self.admin {
+            tracing::info!(%addr, "Admin endpoints (/metrics, /healthz, /readyz) listening.");
+            let serving = crate::admin::serve(listener, self.metrics.clone(), self.health.clone(), async {
+                let _ = admin_stopped.await;
+            });
+            tokio::spawn(async move {
+                if let Err(error) = serving.await {
+                    tracing::error!(%error, "Admin listener failed.");
+                }
+            });
+        }
+
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tonic::transport::Server::builder()
+            .layer(MetricsLayer::new(self.metrics.clone()))
             .layer(RequestContextLayer)
             .layer(crate::input::InputGuardLayer::new(self.max_message_bytes))
             .add_routes(routes)

@@ -72,17 +72,35 @@ pub struct Application {
     pool: PgPool,
 }
 
+/// The migrations of the service's schema, in the order they apply.
+fn migrators() -> Vec<sqlx::migrate::Migrator> {
+    Vec::new()
+}
+
+/// Applies this build's migrations to the configured schema, then returns: the `migrate`
+/// subcommand, run once per release when the replicas start with `database.migrate = false`.
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    let database = sentra_runtime::config::DatabaseConfig { migrate: true, ..config.database.clone() };
+    sentra_runtime::db::connect_and_migrate(&database, migrators()).await?.close().await;
+    Ok(())
+}
+
 impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = sentra_runtime::db::connect_and_migrate(&config.database, []).await?;
-        let host = ServiceHost::bind(&config.server, &[]).await?;
+        let pool = sentra_runtime::db::connect_and_migrate(&config.database, migrators()).await?;
+        let host = ServiceHost::bind("comm", &config.server, &[]).await?;
         Ok(Self { host, config, pool })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.host.local_addr()
+    }
+
+    /// The admin listener's address (`/metrics`), when `server.admin_port` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.host.admin_addr()
     }
 
     /// Serves until `shutdown` resolves, then drains and stops.

@@ -1,12 +1,20 @@
-//! The `sentra-comm` binary: load config, build the application, serve until SIGTERM/SIGINT.
+//! The `sentra-comm` binary: serve until SIGTERM/SIGINT, or with `migrate` apply the schema
+//! migrations and exit.
 
 use sentra_comm::{Application, Config};
+use sentra_runtime::cli::Command;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let command = sentra_runtime::cli::command()?;
     let config = Config::load()?;
-    sentra_runtime::telemetry::init(&config.log);
-    let app = Application::build(config).await?;
-    app.run_until(sentra_runtime::shutdown::signal()).await?;
+    let _telemetry = sentra_runtime::telemetry::init("comm", &config.log);
+    match command {
+        Command::Migrate => sentra_comm::migrate(&config).await?,
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            app.run_until(sentra_runtime::shutdown::signal()).await?;
+        }
+    }
     Ok(())
 }

@@ -34,7 +34,7 @@ use std::time::Duration;
 use sentra_auth::{AuthLayer, DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions, Verifier};
 use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig, FeedRelay, RelayConfig};
 use sentra_directory::Directory;
-use sentra_event_store::{EventStore, ProjectionRunner};
+use sentra_event_store::{EventStore, Projection as _, ProjectionRunner};
 use sentra_proto::sentra::finance::v1::finance_service_server::FinanceServiceServer;
 use sentra_runtime::background::Background;
 use serde::{Deserialize, Serialize};
@@ -127,14 +127,23 @@ pub struct Application {
     tenancy: tonic::transport::Channel,
 }
 
+/// The migrations of the service's schema, in the order they apply.
+fn migrators() -> Vec<sqlx::migrate::Migrator> {
+    vec![sentra_event_store::migrator(), sentra_bus::migrator(), sqlx::migrate!("../../migrations/finance")]
+}
+
+/// Applies this build's migrations to the configured schema, then returns: the `migrate`
+/// subcommand, run once per release when the replicas start with `database.migrate = false`.
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    let database = sentra_runtime::config::DatabaseConfig { migrate: true, ..config.database.clone() };
+    sentra_runtime::db::connect_and_migrate(&database, migrators()).await?.close().await;
+    Ok(())
+}
+
 impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = sentra_runtime::db::connect_and_migrate(
-            &config.database,
-            [sentra_event_store::migrator(), sentra_bus::migrator(), sqlx::migrate!("../../migrations/finance")],
-        )
-        .await?;
+        let pool = sentra_runtime::db::connect_and_migrate(&config.database, migrators()).await?;
         let store = EventStore::new(pool.clone());
         // Create the read table now, so queries never race the first activation.
         if let Some(active) = ProjectionRunner::new(&store, InvoicesProjection).try_activate().await? {
@@ -144,13 +153,18 @@ impl Application {
             .map_err(StartupError::TenancyUrl)?
             .connect_timeout(Duration::from_secs(2))
             .connect_lazy();
-        let host = ServiceHost::bind(&config.server, &SERVICES).await?;
+        let host = ServiceHost::bind("finance", &config.server, &SERVICES).await?;
         Ok(Self { host, config, pool, store, tenancy })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.host.local_addr()
+    }
+
+    /// The admin listener's address (`/metrics`), when `server.admin_port` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.host.admin_addr()
     }
 
     fn tenancy_timeout(&self) -> std::time::Duration {
@@ -181,13 +195,17 @@ impl Application {
             ProjectionRunner::new(&store, InvoicesProjection).run(stop).await
         });
         let relay = FeedRelay::new(&self.store, "finance", RelayConfig::new(broker.clone()));
+        let metrics = self.host.metrics();
+        metrics.observe_pool(&self.pool);
+        relay.observe(metrics);
+        sentra_bus::observe_projections(metrics, &self.store, &[InvoicesProjection.name()]);
         let stop = background.stopped();
         background.spawn("event relay", async move { relay.run(stop).await });
         let retry = Duration::from_secs_f64(self.config.retry_delay_secs.max(0.01));
         let consumer_config = ConsumerConfig::new(broker, "finance", "sales-orders", ["sales.order.confirmed"])
             .with_retry_delay(retry, retry * 64);
         let handler = OrderConfirmedHandler { store: self.store.clone(), terms_days: self.config.default_terms_days };
-        let consumer = Consumer::new(consumer_config, self.pool.clone(), handler);
+        let consumer = Consumer::new(consumer_config, self.pool.clone(), handler).with_metrics(metrics);
         // Declared before serving so no confirmed order published from now on can miss the queue;
         // if the broker is down, `run` declares it once it connects.
         if let Err(error) = consumer.declare().await {

@@ -183,6 +183,11 @@ impl Application {
         let redis = sentra_runtime::redis::connect(&config.redis)?;
         let limiter =
             RateLimiter::new(redis.clone(), &config.redis.key_prefix, config.limits.redis_timeout, config.limits.lease);
+        // One limit: the front door refuses what the proxy would refuse as it streams.
+        let mut server = config.server.clone();
+        server.max_message_bytes = config.edge.max_message_bytes;
+        let host = ServiceHost::bind("gateway", &server, &[]).await?;
+        let rejections = host.metrics().counters("sentra_ratelimit_rejections", "Calls refused by the rate limits");
         let edge = Arc::new(Edge {
             policy,
             upstreams,
@@ -192,17 +197,19 @@ impl Application {
             limits: config.limits.clone(),
             deadlines: hygiene::Deadlines::new(config.edge.default_deadline, config.edge.max_deadline),
             settings: config.edge.clone(),
+            rejections,
         });
-        // One limit: the front door refuses what the proxy would refuse as it streams.
-        let mut server = config.server.clone();
-        server.max_message_bytes = config.edge.max_message_bytes;
-        let host = ServiceHost::bind(&server, &[]).await?;
         Ok(Self { host, config, redis, edge })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.host.local_addr()
+    }
+
+    /// The admin listener's address (`/metrics`), when `server.admin_port` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.host.admin_addr()
     }
 
     /// Serves until `shutdown` resolves, then drains and stops.

@@ -5,7 +5,7 @@ use sentra_gateway::{Application, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
-    sentra_runtime::telemetry::init(&config.log);
+    let _telemetry = sentra_runtime::telemetry::init("gateway", &config.log);
     let app = Application::build(config).await?;
     app.run_until(sentra_runtime::shutdown::signal()).await?;
     Ok(())

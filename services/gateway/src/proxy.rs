@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response};
 use sentra_auth::{AuthError, PrincipalKind, Verifier};
+use sentra_runtime::metrics::Counters;
 use tonic::transport::server::TcpConnectInfo;
 use uuid::Uuid;
 
@@ -53,6 +54,8 @@ pub struct Edge {
     pub settings: EdgeSettings,
     /// `settings`' deadline bounds, with their header values.
     pub deadlines: Deadlines,
+    /// `sentra_ratelimit_rejections_total`, by the kind of caller (`user`, `ip`, `none`).
+    pub rejections: Counters,
 }
 
 /// The fallback service of the gateway's router.
@@ -200,7 +203,15 @@ impl Edge {
         };
         match decision {
             Ok(Decision::Allow) => Ok(()),
-            Ok(Decision::Deny(wait)) => Err(EdgeError::RateLimited(wait)),
+            Ok(Decision::Deny(wait)) => {
+                let caller = match (user, ip) {
+                    (Some(_), _) => "user",
+                    (None, Some(_)) => "ip",
+                    (None, None) => "none",
+                };
+                self.rejections.get_or_create(&vec![("caller", caller.to_owned())]).inc();
+                Err(EdgeError::RateLimited(wait))
+            }
             // Redis down: signed-in users keep working (their tokens were verified, and an outage of
             // a counter should not become an outage of the product); anonymous calls (login,
             // refresh, sign-up) are refused, because the limiter is their brute-force protection.

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use sentra_auth::{AuthLayer, Verifier};
 use sentra_auth::{DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions};
 use sentra_bus::{BrokerConfig, FeedRelay, RelayConfig};
-use sentra_event_store::{EventStore, ProjectionRunner};
+use sentra_event_store::{EventStore, Projection as _, ProjectionRunner};
 use sentra_proto::sentra::sales::v1::sales_service_server::SalesServiceServer;
 use sentra_runtime::background::Background;
 use sentra_runtime::config::{
@@ -131,10 +131,23 @@ impl<P: sentra_event_store::Projection + 'static> Prepare for ProjectionRunner<P
     }
 }
 
+/// The migrations of the service's schema, in the order they apply.
+fn migrators() -> Vec<sqlx::migrate::Migrator> {
+    vec![sentra_event_store::migrator()]
+}
+
+/// Applies this build's migrations to the configured schema, then returns: the `migrate`
+/// subcommand, run once per release when the replicas start with `database.migrate = false`.
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    let database = sentra_runtime::config::DatabaseConfig { migrate: true, ..config.database.clone() };
+    sentra_runtime::db::connect_and_migrate(&database, migrators()).await?.close().await;
+    Ok(())
+}
+
 impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = sentra_runtime::db::connect_and_migrate(&config.database, [sentra_event_store::migrator()]).await?;
+        let pool = sentra_runtime::db::connect_and_migrate(&config.database, migrators()).await?;
         let store = EventStore::new(pool.clone());
         // Create the read tables now, so queries never race the first activation.
         for runner in [
@@ -148,13 +161,18 @@ impl Application {
             .map_err(StartupError::TenancyUrl)?
             .connect_timeout(std::time::Duration::from_secs(2))
             .connect_lazy();
-        let host = ServiceHost::bind(&config.server, &SERVICES).await?;
+        let host = ServiceHost::bind("sales", &config.server, &SERVICES).await?;
         Ok(Self { host, config, pool, store, tenancy })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.host.local_addr()
+    }
+
+    /// The admin listener's address (`/metrics`), when `server.admin_port` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.host.admin_addr()
     }
 
     fn tenancy_timeout(&self) -> std::time::Duration {
@@ -192,6 +210,14 @@ impl Application {
         // The feed is the outbox: the relay publishes every Sales event to the bus.
         let broker = BrokerConfig::from(&self.config.amqp);
         let relay = FeedRelay::new(&self.store, "sales", RelayConfig::new(broker));
+        let metrics = self.host.metrics();
+        metrics.observe_pool(&self.pool);
+        relay.observe(metrics);
+        sentra_bus::observe_projections(
+            metrics,
+            &self.store,
+            &[LeadsProjection.name(), ClientsProjection.name(), OrdersProjection.name()],
+        );
         let stop = background.stopped();
         background.spawn("event relay", async move { relay.run(stop).await });
 

@@ -1,12 +1,20 @@
-//! The `sentra-sales` binary: load config, build the application, serve until SIGTERM/SIGINT.
+//! The `sentra-sales` binary: serve until SIGTERM/SIGINT, or with `migrate` apply the schema
+//! migrations and exit.
 
+use sentra_runtime::cli::Command;
 use sentra_sales::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let command = sentra_runtime::cli::command()?;
     let config = Config::load()?;
-    sentra_runtime::telemetry::init(&config.log);
-    let app = Application::build(config).await?;
-    app.run_until(sentra_runtime::shutdown::signal()).await?;
+    let _telemetry = sentra_runtime::telemetry::init("sales", &config.log);
+    match command {
+        Command::Migrate => sentra_sales::migrate(&config).await?,
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            app.run_until(sentra_runtime::shutdown::signal()).await?;
+        }
+    }
     Ok(())
 }

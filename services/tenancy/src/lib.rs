@@ -118,20 +118,36 @@ pub struct Application {
     redis: fred::clients::Client,
 }
 
+/// The migrations of the service's schema, in the order they apply.
+fn migrators() -> Vec<sqlx::migrate::Migrator> {
+    vec![sqlx::migrate!("../../migrations/tenancy")]
+}
+
+/// Applies this build's migrations to the configured schema, then returns: the `migrate`
+/// subcommand, run once per release when the replicas start with `database.migrate = false`.
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    let database = sentra_runtime::config::DatabaseConfig { migrate: true, ..config.database.clone() };
+    sentra_runtime::db::connect_and_migrate(&database, migrators()).await?.close().await;
+    Ok(())
+}
+
 impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool =
-            sentra_runtime::db::connect_and_migrate(&config.database, [sqlx::migrate!("../../migrations/tenancy")])
-                .await?;
+        let pool = sentra_runtime::db::connect_and_migrate(&config.database, migrators()).await?;
         let redis = sentra_runtime::redis::connect(&config.redis)?;
-        let host = ServiceHost::bind(&config.server, &SERVICES).await?;
+        let host = ServiceHost::bind("tenancy", &config.server, &SERVICES).await?;
         Ok(Self { host, config, pool, redis })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.host.local_addr()
+    }
+
+    /// The admin listener's address (`/metrics`), when `server.admin_port` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.host.admin_addr()
     }
 
     /// Serves until `shutdown` resolves, then drains and stops.
@@ -160,9 +176,13 @@ impl Application {
         // The outbox relay publishes what each transaction recorded, and stops with the server.
         let relay =
             TableRelay::new(self.pool.clone(), "outbox", RelayConfig::new(BrokerConfig::from(&self.config.amqp)));
+        self.host.metrics().observe_pool(&self.pool);
         let mut background = Background::new();
         match relay {
             Ok(relay) => {
+                if let Err(error) = relay.observe(self.host.metrics()) {
+                    tracing::error!(%error, "Outbox metrics not registered.");
+                }
                 let stop = background.stopped();
                 background.spawn("outbox relay", async move { relay.run(stop).await });
             }

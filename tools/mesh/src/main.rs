@@ -12,10 +12,13 @@ use tokio::io::AsyncReadExt;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    sentra_runtime::telemetry::init(&sentra_runtime::config::LogConfig {
-        json: false,
-        filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-    });
+    let _telemetry = sentra_runtime::telemetry::init(
+        "mesh",
+        &sentra_runtime::config::LogConfig {
+            json: false,
+            filter: std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        },
+    );
     let web_dir = std::env::var("SENTRA_MESH_WEB_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web"));

@@ -16,7 +16,7 @@ fn fast_probes() -> HealthConfig {
 
 /// Serves a host with `probes` until the returned sender fires; returns its address.
 async fn serve(probes: Vec<Arc<dyn Probe>>) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let host = ServiceHost::bind(&ServerConfig::default(), &[]).await.expect("bind");
+    let host = ServiceHost::bind("test", &ServerConfig::default(), &[]).await.expect("bind");
     let addr = host.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = ShutdownConfig { drain: Duration::ZERO, grace: Duration::from_secs(1) };

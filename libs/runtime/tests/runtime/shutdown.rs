@@ -67,7 +67,7 @@ async fn slow_call(addr: std::net::SocketAddr) -> Result<HealthCheckResponse, to
 
 #[tokio::test]
 async fn in_flight_call_completes_while_health_reports_draining() {
-    let host = ServiceHost::bind(&ServerConfig::default(), &[]).await.expect("bind");
+    let host = ServiceHost::bind("test", &ServerConfig::default(), &[]).await.expect("bind");
     let addr = host.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = ShutdownConfig { drain: Duration::from_millis(600), grace: Duration::from_secs(10) };
@@ -93,7 +93,7 @@ async fn in_flight_call_completes_while_health_reports_draining() {
 
 #[tokio::test]
 async fn grace_period_bounds_the_wait_for_stuck_calls() {
-    let host = ServiceHost::bind(&ServerConfig::default(), &[]).await.expect("bind");
+    let host = ServiceHost::bind("test", &ServerConfig::default(), &[]).await.expect("bind");
     let addr = host.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = ShutdownConfig { drain: Duration::ZERO, grace: Duration::from_millis(300) };

@@ -24,6 +24,9 @@ pub use sentra_testkit::tenancy::PASSWORD;
 /// The three services, running.
 pub struct World {
     pub finance_addr: SocketAddr,
+    /// Admin listeners (`/metrics`).
+    pub finance_admin: SocketAddr,
+    pub sales_admin: SocketAddr,
     pub finance: FinanceServiceClient<Channel>,
     pub sales: SalesServiceClient<Channel>,
     pub tenancy: TenancyServiceClient<Channel>,
@@ -72,6 +75,7 @@ pub async fn spawn_with(proxied: bool) -> World {
     let mut sales = sentra_sales::Config::default();
     sales.server.host = Ipv4Addr::LOCALHOST.into();
     sales.server.port = 0;
+    sales.server.admin_port = Some(0);
     sales.database.url = db.secret_url();
     sales.database.max_connections = 6;
     sales.amqp.prefix = amqp_prefix.clone();
@@ -79,6 +83,7 @@ pub async fn spawn_with(proxied: bool) -> World {
     sales.tenancy_url = format!("http://{tenancy_addr}");
     let sales_app = sentra_sales::Application::build(sales).await.expect("sales builds");
     let sales_addr = sales_app.local_addr();
+    let sales_admin = sales_app.admin_addr().expect("admin port");
     let (sales_stop, sales_server) = stoppable(|s| sales_app.run_until(s));
 
     let broker = sentra_testkit::amqp_url();
@@ -92,6 +97,7 @@ pub async fn spawn_with(proxied: bool) -> World {
     let mut finance = sentra_finance::Config::default();
     finance.server.host = Ipv4Addr::LOCALHOST.into();
     finance.server.port = 0;
+    finance.server.admin_port = Some(0);
     finance.database.url = db.secret_url();
     finance.database.max_connections = 12;
     finance.amqp.prefix = amqp_prefix.clone();
@@ -105,11 +111,14 @@ pub async fn spawn_with(proxied: bool) -> World {
     finance.retry_delay_secs = 0.1;
     let finance_app = sentra_finance::Application::build(finance).await.expect("finance builds");
     let finance_addr = finance_app.local_addr();
+    let finance_admin = finance_app.admin_addr().expect("admin port");
     let (finance_stop, finance_server) = stoppable(|s| finance_app.run_until(s));
 
     let tenancy_channel = sentra_testkit::grpc::channel(tenancy_addr);
     World {
         finance_addr,
+        finance_admin,
+        sales_admin,
         finance: FinanceServiceClient::new(sentra_testkit::grpc::channel(finance_addr)),
         sales: SalesServiceClient::new(sentra_testkit::grpc::channel(sales_addr)),
         tenancy: TenancyServiceClient::new(tenancy_channel.clone()),

@@ -7,6 +7,7 @@ mod bus;
 mod helpers;
 mod hostile;
 mod invoices;
+mod metrics;
 
 use std::time::Duration;
 
