@@ -66,8 +66,16 @@ start sales SENTRA_SALES__DATABASE__URL="$common_db"
 start finance SENTRA_FINANCE__DATABASE__URL="$common_db"
 start gateway
 start assets
-sed -e "s/port_value: 9901/port_value: $ENVOY_ADMIN_PORT/" -e "s/port_value: 8080/port_value: $ENVOY_PORT/" \
-  deploy/envoy/envoy.yaml >"$RUN_DIR/envoy.yaml"
+# Envoy traces to the collector the services export to, if any; without one the blocks marked
+# "rendered: tracing" (a line and the lines indented below it) are left out.
+otlp=${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-${OTEL_EXPORTER_OTLP_ENDPOINT:-}}
+otlp=${otlp#*://}; otlp=${otlp%%/*}
+awk -v otlp="$otlp" 'BEGIN { skip = -1 }
+  skip >= 0 { match($0, /^ */); if ($0 ~ /^ *$/ || RLENGTH > skip) next; skip = -1 }
+  /# rendered: tracing/ && otlp == "" { match($0, /^ */); skip = RLENGTH; next }
+  { print }' deploy/envoy/envoy.yaml |
+  sed -e "s/port_value: 9901/port_value: $ENVOY_ADMIN_PORT/" -e "s/port_value: 8080/port_value: $ENVOY_PORT/" \
+    -e "s/address: 127.0.0.1, port_value: 4317/address: ${otlp%:*}, port_value: ${otlp##*:}/" >"$RUN_DIR/envoy.yaml"
 envoy -c "$RUN_DIR/envoy.yaml" --disable-hot-restart --log-level warn >"$RUN_DIR/envoy.log" 2>&1 &
 pids+=($!)
 

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use sentra_proto::sentra::tenancy::v1 as tpb;
 use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
-use sentra_runtime::context::{REQUEST_ID_HEADER, RequestContext, TRACEPARENT_HEADER};
+use sentra_runtime::context::{REQUEST_ID_HEADER, TRACEPARENT_HEADER, client_call};
 use tonic::transport::Channel;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Why a question to Tenancy got no usable answer.
@@ -57,20 +58,26 @@ pub struct Directory {
     timeout: Duration,
 }
 
-fn with_token<T>(token: &str, message: T, timeout: Duration) -> Result<tonic::Request<T>, DirectoryError> {
+/// The call `path` with the caller's token, deadline, request id and a client span (returned,
+/// to instrument the call with).
+fn with_token<T>(
+    token: &str,
+    message: T,
+    timeout: Duration,
+    path: &str,
+) -> Result<(tonic::Request<T>, tracing::Span), DirectoryError> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);
     let value = format!("Bearer {token}").parse().map_err(|_| DirectoryError::Unauthenticated)?;
     request.metadata_mut().insert("authorization", value);
-    if let Some(ctx) = RequestContext::current() {
-        if let Ok(value) = ctx.request_id.parse() {
-            request.metadata_mut().insert(REQUEST_ID_HEADER, value);
-        }
-        if let Ok(value) = ctx.traceparent().parse() {
-            request.metadata_mut().insert(TRACEPARENT_HEADER, value);
-        }
+    let (span, ctx) = client_call(path);
+    if let Ok(value) = ctx.request_id.parse() {
+        request.metadata_mut().insert(REQUEST_ID_HEADER, value);
     }
-    Ok(request)
+    if let Ok(value) = ctx.traceparent().parse() {
+        request.metadata_mut().insert(TRACEPARENT_HEADER, value);
+    }
+    Ok((request, span))
 }
 
 fn fail(status: tonic::Status) -> DirectoryError {
@@ -112,8 +119,13 @@ impl Directory {
         {
             return Ok(info.clone());
         }
-        let request = with_token(token, tpb::GetBrandRequest { brand_id: brand.to_string() }, self.timeout)?;
-        let found = self.bounded(self.client.clone().get_brand(request)).await?.brand;
+        let (request, span) = with_token(
+            token,
+            tpb::GetBrandRequest { brand_id: brand.to_string() },
+            self.timeout,
+            "/sentra.tenancy.v1.TenancyService/GetBrand",
+        )?;
+        let found = self.bounded(self.client.clone().get_brand(request)).instrument(span).await?.brand;
         let found = found.ok_or(DirectoryError::BrandNotFound)?;
         if found.organization_id != organization.to_string() {
             return Err(DirectoryError::BrandNotFound);
@@ -139,8 +151,13 @@ impl Directory {
         user: Uuid,
         roles: &[tpb::BrandRole],
     ) -> Result<bool, DirectoryError> {
-        let request = with_token(token, tpb::ListBrandMembersRequest { brand_id: brand.to_string() }, self.timeout)?;
-        let members = self.bounded(self.client.clone().list_brand_members(request)).await?.accesses;
+        let (request, span) = with_token(
+            token,
+            tpb::ListBrandMembersRequest { brand_id: brand.to_string() },
+            self.timeout,
+            "/sentra.tenancy.v1.TenancyService/ListBrandMembers",
+        )?;
+        let members = self.bounded(self.client.clone().list_brand_members(request)).instrument(span).await?.accesses;
         Ok(members.iter().any(|m| m.user_id == user.to_string() && roles.iter().any(|r| *r as i32 == m.role)))
     }
 }

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use sqlx::{Acquire, PgConnection, Row};
+use tracing::Instrument;
 
 use crate::error::{EventStoreError, Result};
 use crate::feed::{Feed, LeaderLock, load_checkpoint, save_checkpoint_in};
@@ -107,6 +108,25 @@ impl<P: Projection> ProjectionRunner<P> {
         Ok(Some(ActiveProjection { runner: self, lock, cursor }))
     }
 
+    /// Rebuilds the projection (see [`ActiveProjection::rebuild`]) once this runner can become
+    /// the active one, waiting up to `wait` for the active instance to stop; returns the events
+    /// replayed, or `None` if another instance stayed active. For operators' tools: a serving
+    /// replica keeps its projections active.
+    pub async fn rebuild_when_free(&self, wait: Duration) -> Result<Option<u64>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(mut active) = self.try_activate().await? {
+                let replayed = active.rebuild().await;
+                active.release().await?;
+                return replayed.map(Some);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(500).min(wait)).await;
+        }
+    }
+
     /// Runs until `shutdown` resolves: stands by while another instance is active, otherwise
     /// applies new events as they are notified (or polled). A failing `apply` is logged and retried
     /// after the poll interval; the lag shows a stuck projection.
@@ -185,26 +205,37 @@ impl<P: Projection> ActiveProjection<'_, P> {
         loop {
             let batch = reader.next_batch().await?;
             let Some(next) = batch.last().map(RecordedEvent::cursor) else { return Ok(applied) };
-            let mut tx = runner.feed.store().pool().begin().await?;
-            projection.apply_batch(&mut tx, table, &batch).await?;
-            // Compare-and-set: if anything else advanced the checkpoint, this batch is not ours.
-            let updated = sqlx::query(
-                "UPDATE subscriber_checkpoints SET transaction_id = $2::bigint::text::xid8, position = $3, \
-                 updated_at = now() \
-                 WHERE subscriber = $1 AND transaction_id = $4::bigint::text::xid8 AND position = $5",
-            )
-            .bind(projection.name())
-            .bind(next.transaction_id)
-            .bind(next.position)
-            .bind(self.cursor.transaction_id)
-            .bind(self.cursor.position)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Err(EventStoreError::Fenced);
-            }
-            tx.commit().await?;
+            let span = tracing::info_span!(
+                "projection.batch",
+                otel.name = %format_args!("project {}", projection.name()),
+                projection = %projection.name(),
+                events = batch.len(),
+            );
+            let cursor = self.cursor;
+            let commit = async {
+                let mut tx = runner.feed.store().pool().begin().await?;
+                projection.apply_batch(&mut tx, table, &batch).await?;
+                // Compare-and-set: if anything else advanced the checkpoint, this batch is not ours.
+                let updated = sqlx::query(
+                    "UPDATE subscriber_checkpoints SET transaction_id = $2::bigint::text::xid8, position = $3, \
+                     updated_at = now() \
+                     WHERE subscriber = $1 AND transaction_id = $4::bigint::text::xid8 AND position = $5",
+                )
+                .bind(projection.name())
+                .bind(next.transaction_id)
+                .bind(next.position)
+                .bind(cursor.transaction_id)
+                .bind(cursor.position)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(EventStoreError::Fenced);
+                }
+                tx.commit().await?;
+                Ok(())
+            };
+            commit.instrument(span).await?;
             self.cursor = next;
             applied += u64::try_from(batch.len()).unwrap_or(u64::MAX);
         }

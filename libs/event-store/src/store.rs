@@ -209,6 +209,11 @@ impl EventStore {
     /// Fails with [`EventStoreError::Conflict`] when the aggregate moved on. When
     /// `metadata.request_id` (or the event ids) were already appended, nothing is appended again
     /// and the first attempt's result comes back with `duplicate: true`.
+    #[tracing::instrument(
+        name = "event_store.append",
+        skip_all,
+        fields(otel.kind = "internal", aggregate_type = %aggregate_type, events = events.len())
+    )]
     pub async fn append(
         &self,
         tenant_id: Uuid,
@@ -233,6 +238,11 @@ impl EventStore {
     /// other rows atomically. The append runs under a savepoint so a conflict or duplicate leaves
     /// the caller's transaction usable. Readers are woken by a NOTIFY delivered at commit.
     #[allow(clippy::too_many_arguments, reason = "mirrors `append` plus the caller's connection")]
+    #[tracing::instrument(
+        name = "event_store.append",
+        skip_all,
+        fields(otel.kind = "internal", aggregate_type = %aggregate_type, events = events.len())
+    )]
     pub async fn append_in(
         &self,
         conn: &mut PgConnection,
@@ -476,6 +486,11 @@ impl EventStore {
         rows.iter().map(|row| event_from_row(row).map(|e| self.upcast(e))).collect()
     }
 
+    #[tracing::instrument(
+        name = "event_store.load",
+        skip_all,
+        fields(otel.kind = "internal", aggregate_type = %A::TYPE)
+    )]
     async fn load_until<A: Aggregate>(&self, tenant_id: Uuid, aggregate_id: &str, until: Until) -> Result<Loaded<A>> {
         let tenant_id = require_tenant(tenant_id)?;
         let mut loaded = Loaded {

@@ -12,12 +12,14 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
+use sentra_runtime::context::RequestContext;
 use sentra_runtime::metrics::{Counters, Labels, Metrics};
 use sqlx::{PgConnection, PgPool};
+use tracing::Instrument;
 
 use crate::broker::{LinkState, Outgoing, Publisher, close, connect, declare_exchange};
 use crate::config::{Backoff, BrokerConfig};
-use crate::envelope::{Envelope, PERSISTENT, header_u32, headers, long_string, short};
+use crate::envelope::{Envelope, PERSISTENT, header_str, header_u32, headers, long_string, short};
 use crate::error::{BusError, Result};
 
 /// Handles one message inside the consumer's database transaction.
@@ -475,7 +477,22 @@ impl<H: Handler> Consumer<H> {
                 return self.give_up(publisher, names, delivery, failed_before, &reason).await;
             }
         };
-        match self.handle_once(&envelope).await {
+        // The handler runs in a consumer span, child of the publisher's (the AMQP header), with
+        // that context current: what it appends or calls carries the same trace.
+        let span = tracing::info_span!(
+            "consume",
+            otel.name = %format_args!("{} process", names.queue),
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "process",
+            messaging.destination.name = %names.queue,
+            messaging.message.id = %envelope.event_id,
+        );
+        let traceparent = header_str(&delivery.properties, headers::TRACEPARENT);
+        let ctx =
+            RequestContext::start(&span, envelope.correlation_id(), traceparent.as_deref().or(envelope.traceparent()));
+        let handled = ctx.scope(self.handle_once(&envelope)).instrument(span).await;
+        match handled {
             Ok(Outcome::Processed) => {}
             Ok(Outcome::Duplicate) => {
                 tracing::debug!(queue = %names.queue, message_id = %envelope.event_id, "Duplicate message skipped.");

@@ -124,13 +124,18 @@ impl Envelope {
     /// The AMQP properties the relay publishes with: persistent, JSON, `message_id` = event id,
     /// and the tenant/correlation/trace/event-type headers.
     pub fn properties(&self) -> BasicProperties {
+        self.properties_traced(self.traceparent())
+    }
+
+    /// [`Envelope::properties`] with `traceparent` (the publishing span) as the trace header.
+    pub fn properties_traced(&self, traceparent: Option<&str>) -> BasicProperties {
         let mut table = FieldTable::default();
         table.insert(headers::TENANT_ID.into(), long_string(self.tenant_id.to_string()));
         table.insert(headers::EVENT_TYPE.into(), long_string(self.event_type.as_str()));
         if let Some(correlation_id) = self.correlation_id() {
             table.insert(headers::CORRELATION_ID.into(), long_string(correlation_id));
         }
-        if let Some(traceparent) = self.traceparent() {
+        if let Some(traceparent) = traceparent {
             table.insert(headers::TRACEPARENT.into(), long_string(traceparent));
         }
         let mut properties = BasicProperties::default()

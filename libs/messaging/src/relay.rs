@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sentra_event_store::{EventStore, Feed, Lag, LeaderLock, Subscription};
+use sentra_runtime::context::RequestContext;
 use sentra_runtime::metrics::{FloatGauges, Gauges, Metrics};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -444,14 +445,29 @@ fn outbox_envelope(row: OutboxRow) -> Envelope {
     }
 }
 
-fn outgoing(exchange: &lapin::types::ShortString, envelope: &Envelope) -> Result<Outgoing> {
-    Ok(Outgoing {
+/// The message for `envelope`, and its producer span: a child of the span that appended the
+/// event (the event metadata's `traceparent`), named in the message's `traceparent` header so
+/// the consumer's span becomes its child. The span ends when the caller drops it.
+fn outgoing(exchange: &lapin::types::ShortString, envelope: &Envelope) -> Result<(Outgoing, tracing::Span)> {
+    let span = tracing::info_span!(
+        "relay.publish",
+        otel.name = %format_args!("{} publish", envelope.routing_key),
+        otel.kind = "producer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "publish",
+        messaging.destination.name = %exchange,
+        messaging.rabbitmq.destination.routing_key = %envelope.routing_key,
+        messaging.message.id = %envelope.event_id,
+    );
+    let ctx = RequestContext::start(&span, envelope.correlation_id(), envelope.traceparent());
+    let message = Outgoing {
         exchange: exchange.clone(),
         routing_key: short(&envelope.routing_key)?,
         body: envelope.to_json()?,
-        properties: envelope.properties(),
+        properties: envelope.properties_traced(Some(&ctx.traceparent())),
         message_id: envelope.event_id.to_string(),
-    })
+    };
+    Ok((message, span))
 }
 
 /// Sleeps for `delay` unless shutdown comes first (true = shut down).
@@ -578,10 +594,11 @@ async fn lead_loop<S: Source>(
                 continue;
             }
         };
-        let messages: Result<Vec<Outgoing>> =
+        let messages: Result<Vec<(Outgoing, tracing::Span)>> =
             pending.envelopes.iter().map(|envelope| outgoing(publisher_ref.exchange(), envelope)).collect();
-        let messages = match messages {
-            Ok(messages) => messages,
+        // The spans end (and are exported) when the batch is confirmed or fails.
+        let (messages, _spans): (Vec<Outgoing>, Vec<tracing::Span>) = match messages {
+            Ok(messages) => messages.into_iter().unzip(),
             Err(error) => {
                 // A routing key over 255 bytes: nothing later can fix it, but skipping would lose
                 // the event, so the relay stays stuck and loud until someone intervenes.

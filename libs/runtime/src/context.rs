@@ -1,18 +1,27 @@
-//! Request id and W3C `traceparent` propagation.
+//! Request id and W3C `traceparent` propagation, and the spans around units of work.
 //!
 //! [`RequestContextLayer`] runs around every incoming call: it keeps the caller's `x-request-id`
-//! (or creates one), continues the caller's trace (or starts one) with a fresh span id, exposes
-//! both to the handler as [`RequestContext`] (task-local, and in the request headers), opens a
-//! tracing span carrying them, and echoes the request id in the response. Outgoing calls made
-//! while handling the request copy them with [`RequestContext::inject`].
+//! (or creates one), opens a server span continuing the caller's trace (or starting one), exposes
+//! both to the handler as [`RequestContext`] (task-local, and in the request headers), and echoes
+//! the request id in the response. Outgoing calls made while handling the request copy them with
+//! [`RequestContext::inject`]; other units of work (a relay publish, a consumed message) open
+//! their span and context with [`RequestContext::start`].
+//!
+//! When traces are exported (see [`crate::telemetry`]) the trace and span ids are the
+//! OpenTelemetry span's, so every `traceparent` written downstream (gRPC metadata, event
+//! metadata, AMQP headers) names a span the collector receives. Without an exporter the ids are
+//! still generated and carried, so logs of one request correlate across services.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderValue, Request, Response};
+use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
-use tracing::Instrument;
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// Header carrying the request id across hops.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -32,29 +41,67 @@ pub struct RequestContext {
     pub trace_id: String,
     /// 16 hex digits naming this hop.
     pub span_id: String,
+    /// Whether the trace is being recorded (the W3C `sampled` flag passed downstream).
+    pub sampled: bool,
+}
+
+/// One `traceparent` value as an OpenTelemetry carrier.
+struct TraceparentCarrier<'a>(Option<&'a str>);
+
+impl Extractor for TraceparentCarrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.filter(|_| key.eq_ignore_ascii_case(TRACEPARENT_HEADER))
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec![TRACEPARENT_HEADER]
+    }
 }
 
 impl RequestContext {
-    /// Context for an incoming request: continues what the caller sent, fills in what it did not.
+    /// Context for an incoming request without a span of its own: continues what the caller
+    /// sent, fills in what it did not.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let request_id = headers
-            .get(REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Self::start(&Span::none(), header(REQUEST_ID_HEADER), header(TRACEPARENT_HEADER))
+    }
+
+    /// Context for the work done in `span`: makes `span` a child of `traceparent` (the remote
+    /// parent: a caller, the event that caused this message) and names it as the parent of
+    /// downstream work. Call it before `span` is first entered. A missing or malformed
+    /// `traceparent` starts a new trace; a missing request id is generated.
+    pub fn start(span: &Span, request_id: Option<&str>, traceparent: Option<&str>) -> Self {
+        let request_id = request_id
             .filter(|v| !v.is_empty() && v.len() <= 128)
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let trace_id = headers
-            .get(TRACEPARENT_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_trace_id)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+            .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+        let remote = traceparent.and_then(parse_traceparent);
+        if remote.is_some() {
+            let parent =
+                opentelemetry::global::get_text_map_propagator(|p| p.extract(&TraceparentCarrier(traceparent)));
+            // Fails only without the OpenTelemetry layer (traces off) or for a disabled span.
+            let _ = span.set_parent(parent);
+        }
+        let otel = span.context();
+        let own = otel.span().span_context().clone();
+        if own.is_valid() {
+            return Self {
+                request_id,
+                trace_id: own.trace_id().to_string(),
+                span_id: own.span_id().to_string(),
+                sampled: own.is_sampled(),
+            };
+        }
+        let (trace_id, sampled) = match remote {
+            Some((trace_id, sampled)) => (trace_id, sampled),
+            None => (uuid::Uuid::new_v4().simple().to_string(), true),
+        };
         let span_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
-        Self { request_id, trace_id, span_id }
+        Self { request_id, trace_id, span_id, sampled }
     }
 
     /// The `traceparent` value naming this hop as the parent of downstream calls.
     pub fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, self.span_id)
+        format!("00-{}-{}-{}", self.trace_id, self.span_id, if self.sampled { "01" } else { "00" })
     }
 
     /// The context of the call being handled by this task, if any.
@@ -78,8 +125,36 @@ impl RequestContext {
     }
 }
 
-/// Trace id of a valid version-00 `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else `None`.
-fn parse_trace_id(value: &str) -> Option<String> {
+/// A client span for the gRPC call `path` (`/package.Service/Method`), child of the current
+/// span, and the context naming it: inject that into the call and instrument the call with the
+/// span, so the server's span becomes its child.
+pub fn client_call(path: &str) -> (Span, RequestContext) {
+    let (service, method) = rpc_names(path);
+    let span = tracing::info_span!(
+        "grpc.client",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+    );
+    let current = RequestContext::current();
+    let request_id = current.as_ref().map(|c| c.request_id.as_str());
+    let traceparent = current.as_ref().map(RequestContext::traceparent);
+    // With traces exported, the span's parent is the current span already; without, the ids
+    // continue the current context's trace.
+    let ctx = RequestContext::start(&span, request_id, traceparent.as_deref());
+    (span, ctx)
+}
+
+/// `(service, method)` of a gRPC path, `("unknown", "unknown")` for anything else.
+fn rpc_names(path: &str) -> (&str, &str) {
+    path.trim_start_matches('/').split_once('/').unwrap_or(("unknown", "unknown"))
+}
+
+/// Trace id and sampled flag of a valid version-00 `traceparent`
+/// (`00-<32 hex>-<16 hex>-<2 hex>`), else `None`.
+fn parse_traceparent(value: &str) -> Option<(String, bool)> {
     let mut parts = value.split('-');
     let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
@@ -88,8 +163,10 @@ fn parse_trace_id(value: &str) -> Option<String> {
         && hex(trace, 32)
         && hex(parent, 16)
         && hex(flags, 2)
-        && trace.bytes().any(|b| b != b'0');
-    valid.then(|| trace.to_ascii_lowercase())
+        && trace.bytes().any(|b| b != b'0')
+        && parent.bytes().any(|b| b != b'0');
+    let sampled = u8::from_str_radix(flags, 16).ok()? & 1 == 1;
+    valid.then(|| (trace.to_ascii_lowercase(), sampled))
 }
 
 /// Tower layer installing [`RequestContext`] around every call.
@@ -125,14 +202,23 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let ctx = RequestContext::from_headers(req.headers());
-        ctx.inject(req.headers_mut());
+        let path = req.uri().path();
+        let (service, method) = rpc_names(path);
         let span = tracing::info_span!(
             "grpc",
-            method = %req.uri().path(),
-            request_id = %ctx.request_id,
-            trace_id = %ctx.trace_id,
+            otel.name = %path.trim_start_matches('/'),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            request_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let ctx = RequestContext::start(&span, header(REQUEST_ID_HEADER), header(TRACEPARENT_HEADER));
+        span.record("request_id", ctx.request_id.as_str());
+        span.record("trace_id", ctx.trace_id.as_str());
+        ctx.inject(req.headers_mut());
         let request_id = HeaderValue::from_str(&ctx.request_id).ok();
         let fut = self.inner.call(req);
         Box::pin(
@@ -182,5 +268,18 @@ mod tests {
             assert!(!bad.contains(&ctx.trace_id), "{bad}");
             assert!(!ctx.request_id.is_empty());
         }
+    }
+
+    #[test]
+    fn keeps_the_callers_sampling_decision() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            TRACEPARENT_HEADER,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+        );
+        let ctx = RequestContext::from_headers(&headers);
+        assert!(!ctx.sampled);
+        assert!(ctx.traceparent().ends_with("-00"));
+        assert!(RequestContext::from_headers(&HeaderMap::new()).traceparent().ends_with("-01"));
     }
 }

@@ -46,38 +46,70 @@ impl Drop for Telemetry {
     }
 }
 
+/// Where spans go.
+#[derive(Debug, Clone, Default)]
+pub enum Export {
+    /// As the standard `OTEL_*` variables say: nowhere unless an OTLP endpoint is set.
+    #[default]
+    FromEnv,
+    /// To this OTLP/gRPC endpoint (`http://host:port`), batched every 100 ms: for tests that
+    /// run their own collector.
+    Otlp(String),
+}
+
 fn otlp_configured() -> bool {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
     let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
-/// The tracer provider exporting to the configured OTLP endpoint (needs a Tokio runtime).
-fn otlp_provider(service: &str) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
+/// The tracer provider exporting over OTLP (needs a Tokio runtime).
+fn otlp_provider(
+    service: &str,
+    endpoint: Option<&str>,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+    if let Some(endpoint) = endpoint {
+        exporter = exporter.with_endpoint(endpoint);
+    }
+    let exporter = exporter.build()?;
     let mut resource = opentelemetry_sdk::Resource::builder();
-    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+    if endpoint.is_some() || std::env::var("OTEL_SERVICE_NAME").is_err() {
         resource = resource.with_service_name(format!("sentra-{service}"));
     }
-    Ok(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build())
+    let mut batch = opentelemetry_sdk::trace::BatchConfigBuilder::default();
+    if endpoint.is_some() {
+        batch = batch.with_scheduled_delay(Duration::from_millis(100));
+    }
+    let processor =
+        opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).with_batch_config(batch.build()).build();
+    Ok(SdkTracerProvider::builder().with_span_processor(processor).with_resource(resource.build()).build())
 }
 
 /// Installs the global subscriber for `service` (and the OTLP exporter when configured);
 /// `RUST_LOG` wins over the configured log filter. Calling it twice (as tests do) keeps the first
 /// subscriber. Keep the returned guard until the process ends.
 pub fn init(service: &str, config: &LogConfig) -> Telemetry {
+    init_with(service, config, &Export::FromEnv)
+}
+
+/// [`init`], exporting spans as `export` says.
+pub fn init_with(service: &str, config: &LogConfig, export: &Export) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
-    let provider = if otlp_configured() {
-        match otlp_provider(service) {
-            Ok(provider) => Some(provider),
-            Err(error) => {
-                eprintln!("traces are not exported: {error}");
-                None
-            }
+    let built = match export {
+        Export::FromEnv if otlp_configured() => Some(otlp_provider(service, None)),
+        Export::FromEnv => None,
+        Export::Otlp(endpoint) => Some(otlp_provider(service, Some(endpoint))),
+    };
+    let provider = match built {
+        Some(Ok(provider)) => Some(provider),
+        Some(Err(error)) => {
+            eprintln!("traces are not exported: {error}");
+            None
         }
-    } else {
-        None
+        None => None,
     };
     let otel = provider.as_ref().map(|provider| {
         opentelemetry::global::set_tracer_provider(provider.clone());

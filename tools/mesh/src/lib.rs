@@ -92,6 +92,13 @@ impl Mesh {
     /// Starts every server and Envoy; returns once all report SERVING. `web_dir` holds the
     /// built apps (`dashboard/dist`, `portal/dist`); pages answer 503 when they are missing.
     pub async fn start(web_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_exporting(web_dir, None).await
+    }
+
+    /// [`Mesh::start`], with Envoy exporting its spans to the OTLP/gRPC collector at `otlp`
+    /// (default: the one `OTEL_EXPORTER_OTLP_ENDPOINT` names). The services export through the
+    /// process's telemetry (`sentra_runtime::telemetry::init_with`).
+    pub async fn start_exporting(web_dir: &Path, otlp: Option<SocketAddr>) -> anyhow::Result<Self> {
         let db = TestDatabase::create().await;
         let broker = sentra_testkit::unique_prefix("mesh");
         let keys = sentra_testkit::unique_prefix("mesh");
@@ -183,7 +190,10 @@ impl Mesh {
         ] {
             wait_serving(name, addr).await;
         }
-        let envoy = Envoy::start_with_assets(gateway_addr, assets_addr, ".*").await;
+        let envoy = match otlp {
+            Some(otlp) => Envoy::start_exporting(gateway_addr, assets_addr, ".*", Some(otlp)).await,
+            None => Envoy::start_with_assets(gateway_addr, assets_addr, ".*").await,
+        };
         Ok(Self {
             envoy,
             gateway: gateway_addr,

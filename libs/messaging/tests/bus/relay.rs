@@ -52,11 +52,13 @@ async fn relay_publishes_in_order_with_ids_keys_and_headers_and_resumes_from_its
         assert_eq!(properties.content_type().as_ref().unwrap().as_str(), "application/json");
         assert_eq!(header_str(properties, headers::TENANT_ID).unwrap(), tenant.to_string());
         assert_eq!(header_str(properties, headers::CORRELATION_ID).unwrap(), "corr-1");
-        assert_eq!(
-            header_str(properties, headers::TRACEPARENT).unwrap(),
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        );
+        // The header names the relay's publish span: same trace as the event, a span of its own.
+        let traceparent = header_str(properties, headers::TRACEPARENT).unwrap();
+        assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
+        assert!(traceparent.ends_with("-01") && traceparent.len() == 55, "{traceparent}");
+        assert!(!traceparent.contains("00f067aa0ba902b7"), "{traceparent}");
         let envelope = Envelope::from_json(&delivery.data).unwrap();
+        assert_eq!(envelope.traceparent(), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
         assert_eq!(header_str(properties, headers::EVENT_TYPE).unwrap(), envelope.event_type);
         assert_eq!(envelope.event_id, *event_id);
         assert_eq!(envelope.tenant_id, tenant);
