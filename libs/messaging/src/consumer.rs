@@ -328,12 +328,23 @@ impl<H: Handler> Consumer<H> {
     /// Moves up to `max` dead letters back to the main queue (oldest first) with their attempt
     /// count reset, and returns how many moved. Each is confirmed on the main queue before it is
     /// removed from the dead-letter queue, so a failure midway loses nothing (at worst a message
-    /// is in both).
+    /// is in both). Only the messages waiting when the replay starts are moved: one that fails
+    /// again while the replay runs is dead-lettered behind them and stays there.
     pub async fn replay_dead_letters(&self, max: usize) -> Result<usize> {
         let names = Names::of(&self.config)?;
         let publisher = Publisher::open(&self.config.broker, &self.purpose("replay")).await?;
         let moved = async {
             declare_topology(publisher.channel(), &self.config, &names).await?;
+            let waiting = publisher
+                .channel()
+                .queue_declare(
+                    names.dead.clone(),
+                    QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() },
+                    FieldTable::default(),
+                )
+                .await?
+                .message_count();
+            let max = max.min(usize::try_from(waiting).unwrap_or(usize::MAX));
             let mut moved = 0;
             while moved < max {
                 let Some(message) =

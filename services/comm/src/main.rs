@@ -11,6 +11,9 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = sentra_runtime::telemetry::init("comm", &config.log);
     match command {
         Command::Migrate => sentra_comm::migrate(&config).await?,
+        Command::RebuildProjection(_) | Command::ReplayDeadLetters(_) => {
+            anyhow::bail!("sentra-comm has no projections and consumes no queue")
+        }
         Command::Serve => {
             let app = Application::build(config).await?;
             app.run_until(sentra_runtime::shutdown::signal()).await?;

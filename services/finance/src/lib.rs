@@ -116,6 +116,12 @@ pub enum StartupError {
     /// The Tenancy URL is not a URL.
     #[error("tenancy_url is invalid")]
     TenancyUrl(#[source] tonic::transport::Error),
+    /// `rebuild-projection` named a projection this service does not have.
+    #[error("no projection {0:?}; this service has {1}")]
+    UnknownProjection(String, String),
+    /// The broker refused or dropped an operator command.
+    #[error(transparent)]
+    Bus(#[from] sentra_bus::BusError),
 }
 
 /// The built service, bound and ready to serve.
@@ -138,6 +144,47 @@ pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     let database = sentra_runtime::config::DatabaseConfig { migrate: true, ..config.database.clone() };
     sentra_runtime::db::connect_and_migrate(&database, migrators()).await?.close().await;
     Ok(())
+}
+
+/// The consumer drafting an invoice for each confirmed Sales order.
+fn order_consumer(config: &Config, pool: PgPool, store: EventStore) -> Consumer<OrderConfirmedHandler> {
+    let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
+    let consumer_config =
+        ConsumerConfig::new(BrokerConfig::from(&config.amqp), "finance", "sales-orders", ["sales.order.confirmed"])
+            .with_retry_delay(retry, retry * 64);
+    let handler = OrderConfirmedHandler { store, terms_days: config.default_terms_days };
+    Consumer::new(consumer_config, pool, handler)
+}
+
+/// Moves up to `max` dead-lettered order messages back to the order queue, where the running
+/// consumer handles them again (`replay-dead-letters`); returns how many moved.
+pub async fn replay_dead_letters(config: &Config, max: usize) -> Result<usize, StartupError> {
+    let database = sentra_runtime::config::DatabaseConfig { migrate: false, ..config.database.clone() };
+    let pool = sentra_runtime::db::connect_and_migrate(&database, migrators()).await?;
+    let consumer = order_consumer(config, pool.clone(), EventStore::new(pool.clone()));
+    let moved = consumer.replay_dead_letters(max).await;
+    pool.close().await;
+    Ok(moved?)
+}
+
+/// Rebuilds the projection `name` from the first event and swaps it in (`rebuild-projection`):
+/// waits up to `wait` for the replica running it to let go, `None` if none did. The schema must
+/// be migrated.
+pub async fn rebuild_projection(config: &Config, name: &str, wait: Duration) -> Result<Option<u64>, StartupError> {
+    let database = sentra_runtime::config::DatabaseConfig { migrate: false, ..config.database.clone() };
+    let pool = sentra_runtime::db::connect_and_migrate(&database, migrators()).await?;
+    let store = EventStore::new(pool.clone());
+    let replayed = match name {
+        name if name == InvoicesProjection.name() => {
+            ProjectionRunner::new(&store, InvoicesProjection).rebuild_when_free(wait).await?
+        }
+        other => {
+            let known = [InvoicesProjection.name()].join(", ");
+            return Err(StartupError::UnknownProjection(other.to_owned(), known));
+        }
+    };
+    pool.close().await;
+    Ok(replayed)
 }
 
 impl Application {
@@ -201,11 +248,7 @@ impl Application {
         sentra_bus::observe_projections(metrics, &self.store, &[InvoicesProjection.name()]);
         let stop = background.stopped();
         background.spawn("event relay", async move { relay.run(stop).await });
-        let retry = Duration::from_secs_f64(self.config.retry_delay_secs.max(0.01));
-        let consumer_config = ConsumerConfig::new(broker, "finance", "sales-orders", ["sales.order.confirmed"])
-            .with_retry_delay(retry, retry * 64);
-        let handler = OrderConfirmedHandler { store: self.store.clone(), terms_days: self.config.default_terms_days };
-        let consumer = Consumer::new(consumer_config, self.pool.clone(), handler).with_metrics(metrics);
+        let consumer = order_consumer(&self.config, self.pool.clone(), self.store.clone()).with_metrics(metrics);
         // Declared before serving so no confirmed order published from now on can miss the queue;
         // if the broker is down, `run` declares it once it connects.
         if let Err(error) = consumer.declare().await {

@@ -21,6 +21,7 @@ pub mod queries;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sentra_auth::{AuthLayer, Verifier};
 use sentra_auth::{DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions};
@@ -103,6 +104,9 @@ pub enum StartupError {
     /// The Tenancy URL is not a URL.
     #[error("tenancy_url is invalid")]
     TenancyUrl(#[source] tonic::transport::Error),
+    /// `rebuild-projection` named a projection this service does not have.
+    #[error("no projection {0:?}; this service has {1}")]
+    UnknownProjection(String, String),
 }
 
 /// The built service, bound and ready to serve.
@@ -142,6 +146,32 @@ pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     let database = sentra_runtime::config::DatabaseConfig { migrate: true, ..config.database.clone() };
     sentra_runtime::db::connect_and_migrate(&database, migrators()).await?.close().await;
     Ok(())
+}
+
+/// Rebuilds the projection `name` from the first event and swaps it in (`rebuild-projection`):
+/// waits up to `wait` for the replica running it to let go, `None` if none did. The schema must
+/// be migrated.
+pub async fn rebuild_projection(config: &Config, name: &str, wait: Duration) -> Result<Option<u64>, StartupError> {
+    let database = sentra_runtime::config::DatabaseConfig { migrate: false, ..config.database.clone() };
+    let pool = sentra_runtime::db::connect_and_migrate(&database, migrators()).await?;
+    let store = EventStore::new(pool.clone());
+    let replayed = match name {
+        name if name == LeadsProjection.name() => {
+            ProjectionRunner::new(&store, LeadsProjection).rebuild_when_free(wait).await?
+        }
+        name if name == ClientsProjection.name() => {
+            ProjectionRunner::new(&store, ClientsProjection).rebuild_when_free(wait).await?
+        }
+        name if name == OrdersProjection.name() => {
+            ProjectionRunner::new(&store, OrdersProjection).rebuild_when_free(wait).await?
+        }
+        other => {
+            let known = [LeadsProjection.name(), ClientsProjection.name(), OrdersProjection.name()].join(", ");
+            return Err(StartupError::UnknownProjection(other.to_owned(), known));
+        }
+    };
+    pool.close().await;
+    Ok(replayed)
 }
 
 impl Application {

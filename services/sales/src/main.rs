@@ -11,6 +11,15 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = sentra_runtime::telemetry::init("sales", &config.log);
     match command {
         Command::Migrate => sentra_sales::migrate(&config).await?,
+        Command::RebuildProjection(name) => {
+            match sentra_sales::rebuild_projection(&config, &name, std::time::Duration::from_secs(30)).await? {
+                Some(replayed) => println!("{name}: rebuilt from {replayed} events and swapped in"),
+                None => anyhow::bail!(
+                    "{name} is active in a running replica (its lock stayed taken for 30 s); stop the replicas or retry"
+                ),
+            }
+        }
+        Command::ReplayDeadLetters(_) => anyhow::bail!("sentra-sales consumes no queue; Finance does"),
         Command::Serve => {
             let app = Application::build(config).await?;
             app.run_until(sentra_runtime::shutdown::signal()).await?;

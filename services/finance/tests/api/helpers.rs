@@ -35,6 +35,8 @@ pub struct World {
     pub amqp_prefix: String,
     /// Between Finance and the broker, when asked for.
     pub finance_broker_proxy: Option<TcpProxy>,
+    /// Finance's configuration, for its operator commands.
+    pub finance_config: sentra_finance::Config,
     stops: Vec<tokio::sync::oneshot::Sender<()>>,
     servers: Vec<Server>,
 }
@@ -109,6 +111,7 @@ pub async fn spawn_with(proxied: bool) -> World {
     finance.tenancy_url = format!("http://{tenancy_addr}");
     finance.overdue_interval_secs = 0.2;
     finance.retry_delay_secs = 0.1;
+    let finance_config = finance.clone();
     let finance_app = sentra_finance::Application::build(finance).await.expect("finance builds");
     let finance_addr = finance_app.local_addr();
     let finance_admin = finance_app.admin_addr().expect("admin port");
@@ -126,6 +129,7 @@ pub async fn spawn_with(proxied: bool) -> World {
         db,
         amqp_prefix,
         finance_broker_proxy: proxy.map(|(p, _)| p),
+        finance_config,
         stops: vec![finance_stop, sales_stop, tenancy_stop],
         servers: vec![finance_server, sales_server, tenancy_server],
     }
@@ -144,6 +148,11 @@ pub struct Agency {
 
 impl World {
     pub async fn shutdown(mut self) {
+        self.stop_servers().await;
+    }
+
+    /// Stops the services, keeping the database.
+    pub async fn stop_servers(&mut self) {
         for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }

@@ -44,7 +44,7 @@ async fn eventually(addr: SocketAddr, series: &str, ok: impl Fn(f64) -> bool) ->
 
 #[tokio::test]
 async fn metrics_move_with_calls_projections_and_dead_letters() {
-    let world = spawn().await;
+    let mut world = spawn().await;
     let (finance, sales) = (world.finance_admin, world.sales_admin);
 
     let (status, _) = get(finance, "/healthz").await;
@@ -112,5 +112,19 @@ async fn metrics_move_with_calls_projections_and_dead_letters() {
     eventually(finance, &dead, |v| v == dead_before + 1.0).await;
     let _ = conn.close(0, "done".into()).await;
 
-    world.shutdown().await;
+    // `sentra-finance replay-dead-letters` moves it back to the queue; still unreadable, it is
+    // dead-lettered again, and the rebuild command refuses while the serving replica runs it.
+    let moved = sentra_finance::replay_dead_letters(&world.finance_config, 10).await.unwrap();
+    assert_eq!(moved, 1);
+    eventually(finance, &dead, |v| v == dead_before + 2.0).await;
+    let busy = sentra_finance::rebuild_projection(&world.finance_config, "finance.invoices", Duration::from_secs(1));
+    assert_eq!(busy.await.unwrap(), None, "the serving replica holds the projection");
+    let unknown = sentra_finance::rebuild_projection(&world.finance_config, "finance.nope", Duration::ZERO).await;
+    let error = unknown.unwrap_err().to_string();
+    assert!(error.contains("finance.nope") && error.contains("finance.invoices"), "{error}");
+
+    // With the service stopped, the rebuild replays Finance's events (the drafted invoice's).
+    world.stop_servers().await;
+    let rebuilt = sentra_finance::rebuild_projection(&world.finance_config, "finance.invoices", Duration::from_secs(5));
+    assert!(rebuilt.await.unwrap().is_some_and(|replayed| replayed >= 1));
 }
