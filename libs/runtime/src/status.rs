@@ -26,6 +26,12 @@ pub fn with_reason(code: Code, reason: &str, message: impl Into<String>) -> Stat
 /// `INTERNAL` for failures the caller cannot act on; the cause is logged with its whole chain and
 /// never sent (it may hold SQL or infrastructure details).
 pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
+    tracing::error!(error = %error_chain(error), "Internal error.");
+    with_reason(Code::Internal, "INTERNAL", "internal error")
+}
+
+/// An error and its sources, `outer: inner: root`, for logs.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -33,6 +39,5 @@ pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
         chain.push_str(&cause.to_string());
         source = cause.source();
     }
-    tracing::error!(error = %chain, "Internal error.");
-    with_reason(Code::Internal, "INTERNAL", "internal error")
+    chain
 }
