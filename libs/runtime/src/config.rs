@@ -48,6 +48,8 @@ pub struct ServerConfig {
     /// Port of the admin listener (`/metrics`, `/healthz`, `/readyz`) on the same interface;
     /// unset means no admin listener, 0 picks a free port (tests).
     pub admin_port: Option<u16>,
+    /// TLS (and mTLS) on the gRPC port; plaintext unless a certificate is configured.
+    pub tls: crate::tls::ServerTls,
 }
 
 /// Default of [`ServerConfig::max_message_bytes`]: 4 MiB, gRPC's customary limit.
@@ -61,6 +63,7 @@ impl ServerConfig {
             port,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             admin_port: None,
+            tls: crate::tls::ServerTls::default(),
         }
     }
 

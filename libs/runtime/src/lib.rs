@@ -15,6 +15,7 @@
 //! - [`redis`]: Redis clients that reconnect by themselves.
 //! - [`db`]: PostgreSQL pools, one schema per service, migrated at start-up.
 //! - [`shutdown`]: the SIGTERM/SIGINT future.
+//! - [`tls`]: rustls on the gRPC port (mTLS with certificate reload) and for outgoing calls.
 //! - [`status`]: gRPC statuses with reasons and field violations, built the same way everywhere.
 //! - [`wire`]: timestamps, page sizes and list cursors at the gRPC boundary.
 
@@ -33,6 +34,7 @@ pub mod server;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
 pub mod wire;
 
 pub use secrecy::{ExposeSecret, SecretString};

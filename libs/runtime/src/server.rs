@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use tonic::transport::server::TcpIncoming;
 
@@ -12,6 +13,7 @@ use crate::config::{HealthConfig, ServerConfig, ShutdownConfig};
 use crate::context::RequestContextLayer;
 use crate::health::{HealthState, Probe};
 use crate::metrics::{Metrics, MetricsLayer};
+use crate::tls::TlsAcceptor;
 
 /// Why a host could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,9 @@ pub enum ServeError {
     /// The transport failed while serving.
     #[error("server failed")]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS certificates could not be loaded.
+    #[error("server TLS")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A bound listener plus the health state of one service.
@@ -45,12 +50,15 @@ pub struct ServiceHost {
     max_message_bytes: usize,
     metrics: Metrics,
     admin: Option<(TcpListener, SocketAddr)>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl ServiceHost {
     /// Binds the configured address (and the admin port, if configured); `name` labels the
     /// service's metrics, `services` are the fully qualified gRPC service names served.
     pub async fn bind(name: &str, config: &ServerConfig, services: &[&str]) -> Result<Self, ServeError> {
+        // Bad certificate files fail the start, before anything listens.
+        let tls = TlsAcceptor::new(&config.tls)?;
         let addr = config.addr();
         let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
@@ -78,6 +86,7 @@ impl ServiceHost {
             max_message_bytes: config.max_message_bytes,
             metrics: Metrics::new(name),
             admin,
+            tls,
         })
     }
 
@@ -144,20 +153,27 @@ impl ServiceHost {
         }
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .layer(MetricsLayer::new(self.metrics.clone()))
             .layer(RequestContextLayer)
             .layer(crate::input::InputGuardLayer::new(self.max_message_bytes))
             .add_routes(routes)
             .add_service(self.health_service)
-            .add_service(reflection)
+            .add_service(reflection);
+        let stopped = async {
+            let _ = stop_rx.await;
+        };
+        let tls = self.tls.is_some();
+        let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match self.tls {
+            Some(acceptor) => Box::pin(router.serve_with_incoming_shutdown(acceptor.incoming(self.listener), stopped)),
             // TCP_NODELAY on every accepted connection: without it a small response can sit behind
             // the peer's delayed ACK (measured through the gateway: p99 43 ms, 5 ms with it).
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), async {
-                let _ = stop_rx.await;
-            });
+            None => Box::pin(
+                router.serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), stopped),
+            ),
+        };
         tokio::pin!(server);
-        tracing::info!(addr = %self.local_addr, services = ?self.services, "Serving.");
+        tracing::info!(addr = %self.local_addr, services = ?self.services, tls, "Serving.");
 
         tokio::select! {
             result = &mut server => {

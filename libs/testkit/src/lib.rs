@@ -15,6 +15,7 @@ pub mod envoy;
 pub mod grpc;
 mod proxy;
 pub mod tenancy;
+pub mod tls;
 
 pub use proxy::TcpProxy;
 

@@ -66,6 +66,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Where Tenancy answers (brands, signing keys).
     pub tenancy_url: String,
+    /// TLS of the calls to Tenancy (`https://` URLs): the CA and this service\'s client certificate.
+    pub client_tls: sentra_runtime::tls::ClientTls,
     /// Deadline of each call to Tenancy (brand checks, members, signing keys), in seconds.
     pub tenancy_timeout_secs: f64,
     /// Payment terms of invoices drafted without terms, in days.
@@ -86,6 +88,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
             tenancy_url: "http://127.0.0.1:3001".into(),
+            client_tls: sentra_runtime::tls::ClientTls::default(),
             tenancy_timeout_secs: 2.0,
             default_terms_days: 30,
             overdue_interval_secs: 3600.0,
@@ -116,6 +119,9 @@ pub enum StartupError {
     /// The Tenancy URL is not a URL.
     #[error("tenancy_url is invalid")]
     TenancyUrl(#[source] tonic::transport::Error),
+    /// The client TLS files could not be loaded.
+    #[error("client TLS")]
+    Tls(#[from] sentra_runtime::tls::TlsError),
     /// `rebuild-projection` named a projection this service does not have.
     #[error("no projection {0:?}; this service has {1}")]
     UnknownProjection(String, String),
@@ -196,10 +202,12 @@ impl Application {
         if let Some(active) = ProjectionRunner::new(&store, InvoicesProjection).try_activate().await? {
             active.release().await?;
         }
-        let tenancy = tonic::transport::Endpoint::from_shared(config.tenancy_url.clone())
+        let connector = sentra_runtime::tls::Connector::new(&config.client_tls)?;
+        let tenancy = connector
+            .endpoint(&config.tenancy_url)
             .map_err(StartupError::TenancyUrl)?
             .connect_timeout(Duration::from_secs(2))
-            .connect_lazy();
+            .connect_with_connector_lazy(connector);
         let host = ServiceHost::bind("finance", &config.server, &SERVICES).await?;
         Ok(Self { host, config, pool, store, tenancy })
     }

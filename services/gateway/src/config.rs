@@ -25,6 +25,8 @@ pub struct Config {
     pub limits: Limits,
     /// Message size, deadlines and caches.
     pub edge: EdgeSettings,
+    /// TLS towards `https://` upstreams: the CA and the gateway's client certificate (mTLS).
+    pub client_tls: sentra_runtime::tls::ClientTls,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             upstreams: Upstreams::default(),
             limits: Limits::default(),
             edge: EdgeSettings::default(),
+            client_tls: sentra_runtime::tls::ClientTls::default(),
         }
     }
 }

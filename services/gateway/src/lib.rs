@@ -152,6 +152,9 @@ pub enum StartupError {
     /// Tenancy (the source of keys and brands) has no upstream address.
     #[error("upstreams.tenancy is empty")]
     NoTenancy,
+    /// The client TLS files could not be loaded.
+    #[error("client TLS")]
+    Tls(#[from] sentra_runtime::tls::TlsError),
 }
 
 /// The built gateway, bound and ready to serve.
@@ -170,9 +173,10 @@ impl Application {
         for error in policy.errors() {
             tracing::error!(%error, "RPC without a usable access rule; the gateway refuses it.");
         }
-        let upstreams = proxy::upstreams(&config.upstreams.contexts(), &config.edge)?;
-        let tenancy =
-            lookups::tenancy_channel(&config.upstreams.tenancy, &config.edge)?.ok_or(StartupError::NoTenancy)?;
+        let connector = sentra_runtime::tls::Connector::new(&config.client_tls)?;
+        let upstreams = proxy::upstreams(&config.upstreams.contexts(), &config.edge, &connector)?;
+        let tenancy = lookups::tenancy_channel(&config.upstreams.tenancy, &config.edge, &connector)?
+            .ok_or(StartupError::NoTenancy)?;
         let verifier = Verifier::new(Arc::new(TenancyKeys::new(tenancy.clone(), config.edge.lookup_timeout)))
             .with_token_cache(config.edge.token_cache)
             .with_sessions(

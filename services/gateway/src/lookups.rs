@@ -13,12 +13,17 @@ use uuid::Uuid;
 
 use crate::config::{AddressList, EdgeSettings};
 use crate::error::EdgeError;
+use sentra_runtime::tls::Connector;
 
 /// The channel of the gateway's own calls to Tenancy (keys, brands): rare (both are cached), so a
 /// plain tonic channel, balanced by tonic over the addresses; `None` without an address.
+/// `https://` addresses connect through `connector` (TLS, client certificate), to the first
+/// address only (a Kubernetes Service balances behind it): tonic balances only over its own
+/// plaintext connector.
 pub fn tenancy_channel(
     addresses: &AddressList,
     settings: &EdgeSettings,
+    connector: &Connector,
 ) -> Result<Option<Channel>, tonic::transport::Error> {
     let endpoints = addresses
         .0
@@ -30,9 +35,15 @@ pub fn tenancy_channel(
                 .http2_adaptive_window(true))
         })
         .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
+    let https = addresses.0.iter().any(|a| a.starts_with("https://"));
     Ok(match endpoints.as_slice() {
         [] => None,
+        [one] if https => Some(one.connect_with_connector_lazy(connector.clone())),
         [one] => Some(one.connect_lazy()),
+        [first, ..] if https => {
+            tracing::warn!("upstreams.tenancy: several https:// addresses; the gateway's own lookups use the first");
+            Some(first.connect_with_connector_lazy(connector.clone()))
+        }
         _ => Some(Channel::balance_list(endpoints.into_iter())),
     })
 }

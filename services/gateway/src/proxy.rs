@@ -8,6 +8,8 @@ use std::sync::Arc;
 use http::{HeaderValue, Request, Response};
 use sentra_auth::{AuthError, PrincipalKind, Verifier};
 use sentra_runtime::metrics::Counters;
+use sentra_runtime::status::error_chain;
+use sentra_runtime::tls::Connector;
 use tonic::transport::server::TcpConnectInfo;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -25,11 +27,15 @@ pub type UpstreamMap = HashMap<String, Upstream>;
 
 /// Builds the connections of every context with addresses (see [`crate::upstream`]):
 /// `connections_per_upstream` lazily opened connections to each address, balanced per call.
-pub fn upstreams(contexts: &[(&str, &AddressList)], settings: &EdgeSettings) -> Result<UpstreamMap, InvalidAddress> {
+pub fn upstreams(
+    contexts: &[(&str, &AddressList)],
+    settings: &EdgeSettings,
+    connector: &Connector,
+) -> Result<UpstreamMap, InvalidAddress> {
     let mut map = HashMap::new();
     for (context, addresses) in contexts {
         if let Some(upstream) =
-            Upstream::new(&addresses.0, settings.connections_per_upstream, settings.connect_timeout)?
+            Upstream::new(&addresses.0, settings.connections_per_upstream, settings.connect_timeout, connector)?
         {
             map.insert((*context).to_owned(), upstream);
         }
@@ -246,16 +252,4 @@ fn bearer(headers: &http::HeaderMap) -> Result<&str, AuthError> {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
         _ => Err(AuthError::InvalidToken),
     }
-}
-
-/// An error and its causes, `: `-separated (for logs and status details).
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

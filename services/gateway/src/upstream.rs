@@ -35,6 +35,8 @@ use h2::{RecvStream, SendStream};
 use http::uri::{Authority, Parts, Scheme};
 use http::{HeaderMap, Request, Response, Uri};
 use http_body::{Body, Frame};
+use sentra_runtime::status::error_chain;
+use sentra_runtime::tls::Connector;
 
 use crate::hygiene::LimitedBody;
 
@@ -50,7 +52,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// An upstream address the gateway cannot use.
 #[derive(Debug, thiserror::Error)]
-#[error("upstream address {0:?} is not an http://host:port URI")]
+#[error("upstream address {0:?} is not an http(s)://host:port URI")]
 pub struct InvalidAddress(pub String);
 
 /// Why a call could not be handed to (or answered by) the upstream.
@@ -86,6 +88,7 @@ impl Upstream {
         addresses: &[String],
         connections: usize,
         connect_timeout: Duration,
+        connector: &Connector,
     ) -> Result<Option<Self>, InvalidAddress> {
         let targets = addresses.iter().map(|a| Target::parse(a)).collect::<Result<Vec<_>, _>>()?;
         let mut builder = h2::client::Builder::new();
@@ -96,6 +99,7 @@ impl Upstream {
             .map(|target| {
                 Arc::new(Slot {
                     target: target.clone(),
+                    connector: connector.clone(),
                     connect_timeout,
                     builder: builder.clone(),
                     connection: Mutex::new(None),
@@ -305,20 +309,19 @@ impl Body for ResponseBody {
 struct Target {
     /// `host:port`, also the `:authority` of forwarded calls (as tonic's channel sent it).
     authority: Authority,
-    /// For the TCP connect (resolved per connect).
-    host_port: String,
+    /// `http` or `https`, also the `:scheme` of forwarded calls.
+    scheme: Scheme,
+    /// The address, to connect to (resolved per connect).
+    uri: Uri,
 }
 
 impl Target {
     fn parse(address: &str) -> Result<Self, InvalidAddress> {
         let invalid = || InvalidAddress(address.to_owned());
         let uri: Uri = address.parse().map_err(|_| invalid())?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
-            return Err(invalid());
-        }
+        let scheme = uri.scheme().filter(|s| **s == Scheme::HTTP || **s == Scheme::HTTPS).ok_or_else(invalid)?.clone();
         let authority = uri.authority().ok_or_else(invalid)?.clone();
-        let host_port = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
-        Ok(Self { authority, host_port })
+        Ok(Self { authority, scheme, uri })
     }
 }
 
@@ -334,6 +337,7 @@ struct Backoff {
 #[derive(Debug)]
 struct Slot {
     target: Target,
+    connector: Connector,
     connect_timeout: Duration,
     builder: h2::client::Builder,
     connection: Mutex<Option<Connection>>,
@@ -365,7 +369,7 @@ impl Slot {
     /// The call's URI towards this address: the path as received, this address as authority.
     fn uri_for(&self, uri: &Uri) -> Uri {
         let mut parts = Parts::default();
-        parts.scheme = Some(Scheme::HTTP);
+        parts.scheme = Some(self.target.scheme.clone());
         parts.authority = Some(self.target.authority.clone());
         parts.path_and_query = uri.path_and_query().cloned();
         // Scheme, authority and a path (or none) always make a valid URI.
@@ -425,11 +429,10 @@ impl Slot {
     }
 
     async fn handshake(&self) -> Result<Connection, String> {
-        let stream = tokio::net::TcpStream::connect(&self.target.host_port).await.map_err(|e| e.to_string())?;
-        // Small gRPC frames must not wait for ACKs (Nagle).
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (sender, connection) =
-            self.builder.handshake::<_, Bytes>(stream).await.map_err(|e| crate::proxy::error_chain(&e))?;
+        // TLS for https:// addresses; TCP_NODELAY either way (small gRPC frames must not wait
+        // for ACKs).
+        let stream = self.connector.connect(&self.target.uri).await.map_err(|e| error_chain(&e))?;
+        let (sender, connection) = self.builder.handshake::<_, Bytes>(stream).await.map_err(|e| error_chain(&e))?;
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
         let address = self.target.authority.clone();

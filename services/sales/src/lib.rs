@@ -63,6 +63,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Where Tenancy answers (brand ownership, brand members).
     pub tenancy_url: String,
+    /// TLS of the calls to Tenancy (`https://` URLs): the CA and this service\'s client certificate.
+    pub client_tls: sentra_runtime::tls::ClientTls,
     /// Deadline of each call to Tenancy (brand checks, members, signing keys), in seconds.
     pub tenancy_timeout_secs: f64,
 }
@@ -77,6 +79,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
             tenancy_url: "http://127.0.0.1:3001".into(),
+            client_tls: sentra_runtime::tls::ClientTls::default(),
             tenancy_timeout_secs: 2.0,
         }
     }
@@ -104,6 +107,9 @@ pub enum StartupError {
     /// The Tenancy URL is not a URL.
     #[error("tenancy_url is invalid")]
     TenancyUrl(#[source] tonic::transport::Error),
+    /// The client TLS files could not be loaded.
+    #[error("client TLS")]
+    Tls(#[from] sentra_runtime::tls::TlsError),
     /// `rebuild-projection` named a projection this service does not have.
     #[error("no projection {0:?}; this service has {1}")]
     UnknownProjection(String, String),
@@ -187,10 +193,12 @@ impl Application {
         ] {
             runner.prepare().await?;
         }
-        let tenancy = tonic::transport::Endpoint::from_shared(config.tenancy_url.clone())
+        let connector = sentra_runtime::tls::Connector::new(&config.client_tls)?;
+        let tenancy = connector
+            .endpoint(&config.tenancy_url)
             .map_err(StartupError::TenancyUrl)?
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .connect_lazy();
+            .connect_timeout(Duration::from_secs(2))
+            .connect_with_connector_lazy(connector);
         let host = ServiceHost::bind("sales", &config.server, &SERVICES).await?;
         Ok(Self { host, config, pool, store, tenancy })
     }

@@ -81,3 +81,31 @@ fn a_bad_value_is_an_error_naming_the_key() {
         Ok(())
     });
 }
+
+#[test]
+fn tls_files_come_from_the_variables_the_kubernetes_overlay_sets() {
+    #[derive(Debug, Default, Deserialize, Serialize)]
+    #[serde(default)]
+    struct WithTls {
+        server: ServerConfig,
+        client_tls: sentra_runtime::tls::ClientTls,
+    }
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SENTRA_SALES__SERVER__TLS__CERT", "/etc/sentra/tls/tls.crt");
+        jail.set_env("SENTRA_SALES__SERVER__TLS__KEY", "/etc/sentra/tls/tls.key");
+        jail.set_env("SENTRA_SALES__SERVER__TLS__CLIENT_CA", "/etc/sentra/tls/ca.crt");
+        jail.set_env("SENTRA_SALES__CLIENT_TLS__CA", "/etc/sentra/tls/ca.crt");
+        jail.set_env("SENTRA_SALES__CLIENT_TLS__CERT", "/etc/sentra/tls/tls.crt");
+        jail.set_env("SENTRA_SALES__CLIENT_TLS__KEY", "/etc/sentra/tls/tls.key");
+        let config: WithTls = load("sales").map_err(|e| e.to_string())?;
+        let tls = &config.server.tls;
+        assert_eq!(tls.cert.as_deref(), Some(std::path::Path::new("/etc/sentra/tls/tls.crt")));
+        assert_eq!(tls.key.as_deref(), Some(std::path::Path::new("/etc/sentra/tls/tls.key")));
+        assert_eq!(tls.client_ca.as_deref(), Some(std::path::Path::new("/etc/sentra/tls/ca.crt")));
+        assert_eq!(tls.reload_interval, 10.0, "the default survives");
+        assert_eq!(config.client_tls.ca.as_deref(), Some(std::path::Path::new("/etc/sentra/tls/ca.crt")));
+        assert_eq!(config.client_tls.cert.as_deref(), Some(std::path::Path::new("/etc/sentra/tls/tls.crt")));
+        assert_eq!(config.client_tls.key.as_deref(), Some(std::path::Path::new("/etc/sentra/tls/tls.key")));
+        Ok(())
+    });
+}

@@ -4,3 +4,4 @@ mod config;
 mod db;
 mod health;
 mod shutdown;
+mod tls;

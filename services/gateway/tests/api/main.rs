@@ -9,6 +9,7 @@ mod edge;
 mod helpers;
 mod limits;
 mod mesh;
+mod tls;
 mod white_label;
 
 use sentra_gateway::{Application, Config};
