@@ -13,6 +13,7 @@
 
 pub mod envoy;
 pub mod grpc;
+pub mod process;
 mod proxy;
 pub mod tenancy;
 pub mod tls;

@@ -9,6 +9,7 @@ mod edge;
 mod helpers;
 mod limits;
 mod mesh;
+mod processes;
 mod tls;
 mod white_label;
 
