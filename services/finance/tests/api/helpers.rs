@@ -24,6 +24,7 @@ pub use sentra_testkit::tenancy::PASSWORD;
 /// The three services, running.
 pub struct World {
     pub finance_addr: SocketAddr,
+    pub tenancy_addr: SocketAddr,
     /// Admin listeners (`/metrics`).
     pub finance_admin: SocketAddr,
     pub sales_admin: SocketAddr,
@@ -120,6 +121,7 @@ pub async fn spawn_with(proxied: bool) -> World {
     let tenancy_channel = sentra_testkit::grpc::channel(tenancy_addr);
     World {
         finance_addr,
+        tenancy_addr,
         finance_admin,
         sales_admin,
         finance: FinanceServiceClient::new(sentra_testkit::grpc::channel(finance_addr)),
@@ -149,6 +151,15 @@ pub struct Agency {
 impl World {
     pub async fn shutdown(mut self) {
         self.stop_servers().await;
+    }
+
+    /// Stops the in-process Finance (the first server started), for tests that run their own
+    /// Finance replicas on the same database and broker names.
+    pub async fn stop_finance(&mut self) {
+        let stop = self.stops.remove(0);
+        let server = self.servers.remove(0);
+        let _ = stop.send(());
+        server.await.expect("join").expect("clean stop");
     }
 
     /// Stops the services, keeping the database.

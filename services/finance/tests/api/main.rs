@@ -4,6 +4,7 @@
 
 mod access;
 mod bus;
+mod failover;
 mod helpers;
 mod hostile;
 mod invoices;
