@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 mod access;
+mod amqps;
 mod bus;
 mod failover;
 mod helpers;
