@@ -69,10 +69,25 @@ impl Envoy {
         origin_regex: &str,
         otlp: Option<SocketAddr>,
     ) -> Self {
+        Self::start_balanced(&[gateway], assets, origin_regex, otlp).await
+    }
+
+    /// Envoy balancing API calls over several gateway replicas (`gateways`, at least one), with
+    /// the shipped retry policy; otherwise as [`Envoy::start_exporting`].
+    ///
+    /// # Panics
+    /// As [`Envoy::start`], or without a gateway.
+    pub async fn start_balanced(
+        gateways: &[SocketAddr],
+        assets: SocketAddr,
+        origin_regex: &str,
+        otlp: Option<SocketAddr>,
+    ) -> Self {
+        assert!(!gateways.is_empty(), "Envoy needs a gateway");
         let dir = std::env::temp_dir().join(crate::unique_prefix("envoy"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let template = std::fs::read_to_string(repo_root().join("deploy/envoy/envoy.yaml")).expect("envoy.yaml");
-        let config = render(&template, gateway, assets, origin_regex, otlp);
+        let config = render(&template, gateways, assets, origin_regex, otlp);
         let config_path = dir.join("envoy.yaml");
         std::fs::write(&config_path, config).expect("write config");
         let admin_path = dir.join("admin.txt");
@@ -118,7 +133,7 @@ impl Envoy {
 /// marked `tracing` (the marked line and the lines indented below it) are left out.
 fn render(
     template: &str,
-    gateway: SocketAddr,
+    gateways: &[SocketAddr],
     assets: SocketAddr,
     origin_regex: &str,
     otlp: Option<SocketAddr>,
@@ -147,7 +162,23 @@ fn render(
             }
             ("admin port" | "listener port", _) => replace_port(code, 0),
             ("gateway address", _) => {
-                replace_port(&code.replace("127.0.0.1", &gateway.ip().to_string()), gateway.port())
+                let at = |gateway: &SocketAddr| {
+                    replace_port(&code.replace("127.0.0.1", &gateway.ip().to_string()), gateway.port())
+                };
+                // Further replicas repeat the enclosing `- endpoint:` / `address:` block.
+                let address_indent = out.last().map_or(0, |l: &String| indent_of(l));
+                let endpoint_indent =
+                    out.iter().rev().find(|l| l.trim_start().starts_with("- endpoint:")).map_or(0, |l| indent_of(l));
+                let mut text = at(&gateways[0]).trim_end().to_owned();
+                for gateway in &gateways[1..] {
+                    text.push_str(&format!(
+                        "\n{}- endpoint:\n{}address:\n{}",
+                        " ".repeat(endpoint_indent),
+                        " ".repeat(address_indent),
+                        at(gateway).trim_end()
+                    ));
+                }
+                text
             }
             ("assets address", _) => replace_port(&code.replace("127.0.0.1", &assets.ip().to_string()), assets.port()),
             ("allowed origins", _) => {

@@ -28,9 +28,18 @@ impl Process {
     /// # Panics
     /// If the binary cannot be started.
     pub fn spawn(program: &Path, name: &str, env: &[(String, String)]) -> Self {
+        Self::spawn_with_args(program, &[], name, env)
+    }
+
+    /// Starts `program` with `args`, and `env` added to the test's environment.
+    ///
+    /// # Panics
+    /// If the binary cannot be started.
+    pub fn spawn_with_args(program: &Path, args: &[&str], name: &str, env: &[(String, String)]) -> Self {
         let log = std::env::temp_dir().join(format!("{}.log", crate::unique_prefix(name)));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(program)
+            .args(args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))

@@ -5,13 +5,46 @@
 //!
 //! The apps are served from `web/dashboard/dist` and `web/portal/dist` (build them first with
 //! `npm --prefix web run build`); `SENTRA_MESH_WEB_DIR` points elsewhere.
+//!
+//! `sentra-mesh service <sales|finance|gateway>` runs that one service instead, configured by
+//! its environment as its own binary is: the harness's replica tests start and SIGKILL those.
 
 use std::path::PathBuf;
 
 use tokio::io::AsyncReadExt;
 
+/// One service, configured by its `SENTRA_<SVC>__*` variables, until SIGTERM/SIGINT.
+async fn service(name: &str) -> anyhow::Result<()> {
+    let stop = sentra_runtime::shutdown::signal();
+    match name {
+        "sales" => {
+            let config = sentra_sales::Config::load()?;
+            let _telemetry = sentra_runtime::telemetry::init("sales", &config.log);
+            sentra_sales::Application::build(config).await?.run_until(stop).await?;
+        }
+        "finance" => {
+            let config = sentra_finance::Config::load()?;
+            let _telemetry = sentra_runtime::telemetry::init("finance", &config.log);
+            sentra_finance::Application::build(config).await?.run_until(stop).await?;
+        }
+        "gateway" => {
+            let config = sentra_gateway::Config::load()?;
+            let _telemetry = sentra_runtime::telemetry::init("gateway", &config.log);
+            sentra_gateway::Application::build(config).await?.run_until(stop).await?;
+        }
+        other => anyhow::bail!("unknown service {other:?}; usage: sentra-mesh [service sales|finance|gateway]"),
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, name] = args.as_slice()
+        && command == "service"
+    {
+        return service(name).await;
+    }
     let _telemetry = sentra_runtime::telemetry::init(
         "mesh",
         &sentra_runtime::config::LogConfig {
