@@ -84,10 +84,18 @@ impl Envoy {
         otlp: Option<SocketAddr>,
     ) -> Self {
         assert!(!gateways.is_empty(), "Envoy needs a gateway");
+        let template = std::fs::read_to_string(repo_root().join("deploy/envoy/envoy.yaml")).expect("envoy.yaml");
+        Self::start_config(&render(&template, gateways, assets, origin_regex, otlp), None).await
+    }
+
+    /// Envoy running `config` as given (ports 0 where the test must learn them); `addr` is the
+    /// listener named `listener` (default: the first one).
+    ///
+    /// # Panics
+    /// As [`Envoy::start`].
+    pub async fn start_config(config: &str, listener: Option<&str>) -> Self {
         let dir = std::env::temp_dir().join(crate::unique_prefix("envoy"));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let template = std::fs::read_to_string(repo_root().join("deploy/envoy/envoy.yaml")).expect("envoy.yaml");
-        let config = render(&template, gateways, assets, origin_regex, otlp);
         let config_path = dir.join("envoy.yaml");
         std::fs::write(&config_path, config).expect("write config");
         let admin_path = dir.join("admin.txt");
@@ -114,7 +122,7 @@ impl Envoy {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let addr = loop {
-            if let Some(addr) = listener_addr(admin).await {
+            if let Some(addr) = listener_addr(admin, listener).await {
                 break addr;
             }
             assert!(tokio::time::Instant::now() < deadline, "envoy listener did not come up");
@@ -212,12 +220,16 @@ fn replace_port(code: &str, port: u16) -> String {
     format!("{}{}{}", &code[..start], port, &code[end..])
 }
 
-/// The first listener's address from `GET /listeners?format=json`.
-async fn listener_addr(admin: SocketAddr) -> Option<SocketAddr> {
+/// The address of the listener named `name` (default: the first) from `GET /listeners?format=json`.
+async fn listener_addr(admin: SocketAddr, name: Option<&str>) -> Option<SocketAddr> {
     let response = http1_request(admin, http::Method::GET, "/listeners?format=json", &[], Bytes::new()).await.ok()?;
     let text = String::from_utf8(response.body.to_vec()).ok()?;
     // {"listener_statuses":[{"name":"grpc_web","local_address":{"socket_address":{"address":"0.0.0.0","port_value":12345}}}]}
-    let at = text.find("\"port_value\":")? + "\"port_value\":".len();
+    let from = match name {
+        Some(name) => text.find(&format!("\"{name}\""))?,
+        None => 0,
+    };
+    let at = from + text[from..].find("\"port_value\":")? + "\"port_value\":".len();
     let digits: String =
         text[at..].chars().skip_while(|c| c.is_whitespace()).take_while(char::is_ascii_digit).collect();
     let port: u16 = digits.parse().ok()?;

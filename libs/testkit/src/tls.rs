@@ -43,7 +43,8 @@ impl TestCa {
         self.cert.pem()
     }
 
-    /// A leaf for 127.0.0.1 named `name`: (certificate PEM, private key PEM).
+    /// A leaf named `name` for 127.0.0.1 and the DNS name `name`: (certificate PEM, private key
+    /// PEM).
     ///
     /// # Panics
     /// As [`TestCa::new`].
@@ -52,6 +53,9 @@ impl TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.distinguished_name.push(DnType::CommonName, name);
         params.subject_alt_names = vec![SanType::IpAddress(Ipv4Addr::LOCALHOST.into())];
+        if let Ok(dns) = name.try_into() {
+            params.subject_alt_names.push(SanType::DnsName(dns));
+        }
         params.extended_key_usages = vec![match usage {
             Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
             Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
