@@ -23,6 +23,8 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::{AuthError, Principal};
+use sentra_runtime::context::outgoing;
+use tracing::Instrument;
 
 /// How long an answer about a subject's session is trusted.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(2);
@@ -56,11 +58,11 @@ impl TenancySessions {
 #[async_trait::async_trait]
 impl SessionSource for TenancySessions {
     async fn current(&self, token: &str, principal: &Principal) -> Result<u64, AuthError> {
-        let mut request = tonic::Request::new(GetSessionRequest {});
+        let (mut request, span) = outgoing("/sentra.tenancy.v1.AuthService/GetSession", GetSessionRequest {});
         request.set_timeout(self.timeout);
         let bearer = format!("Bearer {token}").parse().map_err(|_| AuthError::InvalidToken)?;
         request.metadata_mut().insert("authorization", bearer);
-        match tokio::time::timeout(self.timeout, self.client.clone().get_session(request)).await {
+        match tokio::time::timeout(self.timeout, self.client.clone().get_session(request)).instrument(span).await {
             Ok(Ok(answer)) => Ok(u64::try_from(answer.into_inner().session_version).unwrap_or(0)),
             // This token no longer stands: the current version is beyond it.
             Ok(Err(status)) if status.code() == tonic::Code::Unauthenticated => {

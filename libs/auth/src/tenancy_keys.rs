@@ -7,6 +7,8 @@ use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
 use tonic::transport::Channel;
 
 use crate::{AuthError, KeySource, PublicKey};
+use sentra_runtime::context::outgoing;
+use tracing::Instrument;
 
 /// Fetches the published verification keys from Tenancy over gRPC; the [`crate::Verifier`] over
 /// it caches them and refetches on an unknown `kid`.
@@ -27,9 +29,10 @@ impl TenancyKeys {
 #[async_trait::async_trait]
 impl KeySource for TenancyKeys {
     async fn fetch(&self) -> Result<Vec<PublicKey>, AuthError> {
-        let mut request = tonic::Request::new(GetSigningKeysRequest {});
+        let (mut request, span) = outgoing("/sentra.tenancy.v1.AuthService/GetSigningKeys", GetSigningKeysRequest {});
         request.set_timeout(self.timeout);
         let answer = tokio::time::timeout(self.timeout, self.client.clone().get_signing_keys(request))
+            .instrument(span)
             .await
             .map_err(|_| AuthError::KeySource("GetSigningKeys timed out".into()))?
             .map_err(|status| AuthError::KeySource(format!("GetSigningKeys failed: {}", status.code())))?;

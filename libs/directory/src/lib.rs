@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use sentra_proto::sentra::tenancy::v1 as tpb;
 use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
-use sentra_runtime::context::{REQUEST_ID_HEADER, TRACEPARENT_HEADER, client_call};
+use sentra_runtime::context::outgoing;
 use tonic::transport::Channel;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -66,17 +66,10 @@ fn with_token<T>(
     timeout: Duration,
     path: &str,
 ) -> Result<(tonic::Request<T>, tracing::Span), DirectoryError> {
-    let mut request = tonic::Request::new(message);
+    let (mut request, span) = outgoing(path, message);
     request.set_timeout(timeout);
     let value = format!("Bearer {token}").parse().map_err(|_| DirectoryError::Unauthenticated)?;
     request.metadata_mut().insert("authorization", value);
-    let (span, ctx) = client_call(path);
-    if let Ok(value) = ctx.request_id.parse() {
-        request.metadata_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    if let Ok(value) = ctx.traceparent().parse() {
-        request.metadata_mut().insert(TRACEPARENT_HEADER, value);
-    }
     Ok((request, span))
 }
 

@@ -129,22 +129,47 @@ impl RequestContext {
 /// span, and the context naming it: inject that into the call and instrument the call with the
 /// span, so the server's span becomes its child.
 pub fn client_call(path: &str) -> (Span, RequestContext) {
-    let (service, method) = rpc_names(path);
-    let span = tracing::info_span!(
-        "grpc.client",
-        otel.name = %path.trim_start_matches('/'),
-        otel.kind = "client",
-        rpc.system = "grpc",
-        rpc.service = %service,
-        rpc.method = %method,
-    );
+    let span = rpc_span(path, "client");
     let current = RequestContext::current();
     let request_id = current.as_ref().map(|c| c.request_id.as_str());
     let traceparent = current.as_ref().map(RequestContext::traceparent);
     // With traces exported, the span's parent is the current span already; without, the ids
     // continue the current context's trace.
     let ctx = RequestContext::start(&span, request_id, traceparent.as_deref());
+    span.record("request_id", ctx.request_id.as_str());
+    span.record("trace_id", ctx.trace_id.as_str());
     (span, ctx)
+}
+
+/// A request for the gRPC call `path` carrying the current request id and the traceparent of
+/// a new client span, and that span: instrument the call with it.
+pub fn outgoing<T>(path: &str, message: T) -> (tonic::Request<T>, Span) {
+    let (span, ctx) = client_call(path);
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = ctx.request_id.parse() {
+        request.metadata_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    if let Ok(value) = ctx.traceparent().parse() {
+        request.metadata_mut().insert(TRACEPARENT_HEADER, value);
+    }
+    (request, span)
+}
+
+/// The span of a gRPC call to `path` on the `kind` ("server" or "client") side, named and
+/// attributed as OpenTelemetry's RPC conventions say; `request_id` and `trace_id` are recorded
+/// once known.
+fn rpc_span(path: &str, kind: &'static str) -> Span {
+    let (service, method) = rpc_names(path);
+    tracing::info_span!(
+        "grpc",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = kind,
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        request_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    )
 }
 
 /// `(service, method)` of a gRPC path, `("unknown", "unknown")` for anything else.
@@ -202,18 +227,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let path = req.uri().path();
-        let (service, method) = rpc_names(path);
-        let span = tracing::info_span!(
-            "grpc",
-            otel.name = %path.trim_start_matches('/'),
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            request_id = tracing::field::Empty,
-            trace_id = tracing::field::Empty,
-        );
+        let span = rpc_span(req.uri().path(), "server");
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let ctx = RequestContext::start(&span, header(REQUEST_ID_HEADER), header(TRACEPARENT_HEADER));
         span.record("request_id", ctx.request_id.as_str());

@@ -1,8 +1,8 @@
 //! Replicas, proven on one machine: two Sales and two Finance processes behind two gateways
 //! behind Envoy. While orders are created and confirmed and a reader lists leads, one Sales and
 //! one Finance process (the ones leading their relays and projections) are killed with SIGKILL.
-//! Reads never fail (Envoy retries them on another path), writes retried by the client with the
-//! same request id are applied once, every confirmed order is invoiced exactly once, and the
+//! Reads and writes with a request id never fail (Envoy retries them on another path) and are
+//! applied once, every confirmed order is invoiced exactly once, and the
 //! survivors take over within a bound (the figures are printed).
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
@@ -89,7 +89,8 @@ async fn wait_leading(process: &Process, projections: bool) {
     }
 }
 
-/// Retries `call` on UNAVAILABLE, as a client does with a write that carries a request id.
+/// Retries `call` on UNAVAILABLE, as a client does with a write that is not idempotent, then
+/// checks what happened.
 async fn retried<T, F, Fut>(what: &str, mut call: F) -> Result<T, tonic::Status>
 where
     F: FnMut() -> Fut,
@@ -239,23 +240,27 @@ async fn killing_a_sales_and_a_finance_replica_mid_load_loses_nothing() {
             finance_a.kill().await;
             killed_at = Some(Instant::now());
         }
+        // A write with a request id: the client marks it idempotent and Envoy retries it on
+        // another path if a replica dies under it; the client itself never retries.
         let request_id = uuid::Uuid::new_v4().to_string();
-        let order = retried("CreateOrder", || {
-            let request = spb::CreateOrderRequest {
+        let mut request = bearer(
+            &owner,
+            spb::CreateOrderRequest {
                 client_id: client.id.clone(),
                 currency_code: "EUR".into(),
                 lines: vec![line()],
                 request_id: request_id.clone(),
-            };
-            let mut sales = sales.clone();
-            let owner = owner.clone();
-            async move { sales.create_order(bearer(&owner, request)).await }
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+            },
+        );
+        request.metadata_mut().insert("idempotency-key", request_id.parse().unwrap());
+        let order = sales
+            .clone()
+            .create_order(request)
+            .await
+            .expect("CreateOrder through the fail-over")
+            .into_inner()
+            .order
+            .unwrap();
         let confirmed = retried("ConfirmOrder", || {
             let request = spb::ConfirmOrderRequest { order_id: order.id.clone(), etag: String::new() };
             let mut sales = sales.clone();

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicPublishOptions;
 use sentra_proto::sentra::finance::v1 as pb;
 use sentra_proto::sentra::sales::v1 as spb;
 
-use crate::helpers::{bearer, eur, spawn, spawn_with};
+use crate::helpers::{bearer, eur, spawn, spawn_with, spy};
 
 /// description, quantity, unit price, tax, discount, total.
 type LineFields = (String, String, Option<i64>, i32, i32, Option<i64>);
@@ -86,43 +85,8 @@ async fn delivering_the_same_message_twice_creates_one_invoice() {
     let client = world.client(&agency, "Bob Client").await;
 
     // A spy queue on the same exchange captures the message the Sales relay publishes.
-    let conn =
-        lapin::Connection::connect(&sentra_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
-    let channel = conn.create_channel().await.unwrap();
+    let (_conn, channel, mut spy_consumer) = spy(&world, "spy", "sales.order.confirmed").await;
     let exchange = format!("{}sentra.events", world.amqp_prefix);
-    let spy = format!("{}spy", world.amqp_prefix);
-    let declare = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
-    // The relay declares the exchange when it first connects; wait for it.
-    let mut bound = false;
-    for _ in 0..100 {
-        let ch = conn.create_channel().await.unwrap();
-        ch.queue_declare(spy.as_str().into(), declare, FieldTable::default()).await.unwrap();
-        if ch
-            .queue_bind(
-                spy.as_str().into(),
-                exchange.as_str().into(),
-                "sales.order.confirmed".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .is_ok()
-        {
-            bound = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(bound, "the sales relay declared the exchange");
-    let mut spy_consumer = channel
-        .basic_consume(
-            spy.as_str().into(),
-            "spy".into(),
-            BasicConsumeOptions { no_ack: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
 
     let order = world.confirmed_order(&agency, &client, lines()).await;
     let first = world.invoice_for(&agency.finance, &order.id).await;

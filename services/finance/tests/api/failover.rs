@@ -8,8 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use sentra_proto::sentra::finance::v1 as pb;
 use sentra_proto::sentra::finance::v1::finance_service_client::FinanceServiceClient;
 use sentra_proto::sentra::sales::v1 as spb;
@@ -17,7 +15,7 @@ use sentra_testkit::grpc::wait_for_health;
 use sentra_testkit::process::{Process, free_port};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::helpers::{World, bearer, eur, spawn};
+use crate::helpers::{World, bearer, eur, spawn, spy};
 
 /// How long the survivor may take to take over; the measured figures are printed.
 const TAKEOVER_BOUND: Duration = Duration::from_secs(15);
@@ -64,27 +62,7 @@ async fn a_killed_finance_replica_loses_no_order_and_the_survivor_takes_over() {
     world.stop_finance().await;
 
     // A spy on Finance's own events, to see which replica's relay publishes them.
-    let conn =
-        lapin::Connection::connect(&sentra_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    let spy = format!("{}failover-spy", world.amqp_prefix);
-    let declare = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
-    channel.queue_declare(spy.as_str().into(), declare, FieldTable::default()).await.unwrap();
-    let exchange = format!("{}sentra.events", world.amqp_prefix);
-    let bind = QueueBindOptions::default();
-    channel
-        .queue_bind(spy.as_str().into(), exchange.as_str().into(), "finance.#".into(), bind, FieldTable::default())
-        .await
-        .unwrap();
-    let mut published = channel
-        .basic_consume(
-            spy.as_str().into(),
-            "spy".into(),
-            BasicConsumeOptions { no_ack: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (conn, _channel, mut published) = spy(&world, "failover-spy", "finance.#").await;
 
     // A starts first and takes the projection's and the relay's locks; B stands by.
     let log = |p: &Process| std::fs::read_to_string(&p.log).unwrap_or_default();

@@ -325,3 +325,38 @@ pub fn date(d: chrono::NaiveDate) -> Option<sentra_proto::sentra::r#type::v1::Da
 }
 
 pub use sentra_testkit::grpc::{bearer, eventually, expect_code};
+
+/// A spy queue `<prefix><name>` bound to `routing_key` on the world's event exchange (waiting
+/// until a relay has declared it): the connection, a channel for the test's own publishes, and
+/// the spy's consumer (no acks).
+pub async fn spy(world: &World, name: &str, routing_key: &str) -> (lapin::Connection, lapin::Channel, lapin::Consumer) {
+    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let conn =
+        lapin::Connection::connect(&sentra_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let exchange = format!("{}sentra.events", world.amqp_prefix);
+    let queue = format!("{}{name}", world.amqp_prefix);
+    let declare = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+    let mut bound = None;
+    for _ in 0..100 {
+        // A failed bind closes its channel: a fresh one per attempt.
+        let channel = conn.create_channel().await.unwrap();
+        channel.queue_declare(queue.as_str().into(), declare, FieldTable::default()).await.unwrap();
+        let bind = QueueBindOptions::default();
+        let key = routing_key.into();
+        if channel
+            .queue_bind(queue.as_str().into(), exchange.as_str().into(), key, bind, FieldTable::default())
+            .await
+            .is_ok()
+        {
+            bound = Some(channel);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let channel = bound.expect("a relay declared the exchange");
+    let consume = BasicConsumeOptions { no_ack: true, ..Default::default() };
+    let consumer =
+        channel.basic_consume(queue.as_str().into(), name.into(), consume, FieldTable::default()).await.unwrap();
+    (conn, channel, consumer)
+}
