@@ -19,6 +19,19 @@ const requestId: Interceptor = (next) => (req) => {
   return next(req);
 };
 
+/**
+ * A unary call whose message carries a `requestId` (which the services apply once) is marked
+ * idempotent with an `idempotency-key` header, so Envoy may retry it on another gateway when a
+ * replica fails under it. Calls without one are never retried once they reached a gateway.
+ */
+export const idempotencyKey: Interceptor = (next) => (req) => {
+  if (!req.stream && !req.header.has('idempotency-key')) {
+    const id = (req.message as { requestId?: unknown }).requestId;
+    if (typeof id === 'string' && id !== '') req.header.set('idempotency-key', id);
+  }
+  return next(req);
+};
+
 /** Bearer token from the session; one retry with a refreshed token after UNAUTHENTICATED. */
 export function authInterceptor(session: Session): Interceptor {
   return (next) => async (req) => {
@@ -38,7 +51,7 @@ export function authInterceptor(session: Session): Interceptor {
 
 /** A gRPC-Web transport to `baseUrl` (the page's origin in the apps). */
 export function grpcWebTransport(baseUrl: string, interceptors: Interceptor[] = []): Transport {
-  return createGrpcWebTransport({ baseUrl, interceptors: [requestId, ...interceptors] });
+  return createGrpcWebTransport({ baseUrl, interceptors: [requestId, idempotencyKey, ...interceptors] });
 }
 
 /** `AuthApi` for a `Session`, over a transport without the session's interceptor. */
