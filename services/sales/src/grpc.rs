@@ -263,54 +263,74 @@ impl SalesApi {
     }
 }
 
-fn history_entry(event: &sentra_event_store::RecordedEvent) -> Result<pb::LeadHistoryEntry, SalesError> {
-    let decoded: LeadEvent = event.decode().map_err(SalesError::from)?;
-    let change =
-        |field: &str, old: String, new: String| pb::FieldChange { field: field.into(), old_value: old, new_value: new };
-    let upper = |s: Stage| s.as_str().to_ascii_uppercase();
-    let (summary, changes) = match decoded {
-        LeadEvent::Created { contact, source, assignee_id, .. } => (
-            format!("Lead created for {}", contact.contact_name),
-            vec![
-                change("contact_name", String::new(), contact.contact_name),
-                change("email", String::new(), contact.email),
-                change("source", String::new(), source),
-                change("stage", String::new(), "NEW".into()),
-                change("assignee_id", String::new(), opt_id(assignee_id)),
-            ],
-        ),
-        LeadEvent::Updated { contact, .. } => {
-            ("Lead details updated".into(), vec![change("contact_name", String::new(), contact.contact_name)])
-        }
-        LeadEvent::Assigned { from, to, .. } => {
-            (format!("Assigned to {to}"), vec![change("assignee_id", opt_id(from), to.to_string())])
-        }
-        LeadEvent::StageChanged { from, to, .. } => (
-            format!("Stage changed from {} to {}", upper(from), upper(to)),
-            vec![change("stage", upper(from), upper(to))],
-        ),
-        LeadEvent::NoteAdded { text, .. } => ("Note added".into(), vec![change("note", String::new(), text)]),
-        LeadEvent::Lost { from, reason, .. } => (
-            format!("Marked lost ({reason})"),
-            vec![change("stage", upper(from), "LOST".into()), change("lost_reason", String::new(), reason)],
-        ),
-        LeadEvent::Reopened { to, .. } => {
-            (format!("Reopened in {}", upper(to)), vec![change("stage", "LOST".into(), upper(to))])
-        }
-        LeadEvent::Converted { from, client_id, .. } => (
-            format!("Converted into client {client_id}"),
-            vec![change("stage", upper(from), "WON".into()), change("client_id", String::new(), client_id.to_string())],
-        ),
+/// A lead's fields as the history shows them, in `Lead`'s order; empty before it exists.
+fn history_fields(lead: &Lead) -> [(&'static str, String); 11] {
+    let value = |v: &crate::domain::lead::Value| {
+        if v.currency.is_empty() { String::new() } else { format!("{} {}", v.currency, v.amount_minor) }
     };
-    let actor = event.typed_metadata().ok().and_then(|m| m.actor).unwrap_or_default();
-    Ok(pb::LeadHistoryEntry {
-        sequence: i64::try_from(event.sequence).unwrap_or(0),
-        event_type: event.event_type.clone(),
-        actor_id: actor,
-        time: wire::timestamp_opt(Some(event.recorded_at)),
-        summary,
-        changes,
-    })
+    [
+        ("contact_name", lead.contact.contact_name.clone()),
+        ("email", lead.contact.email.clone()),
+        ("phone", lead.contact.phone.clone()),
+        ("company", lead.contact.company.clone()),
+        ("source", lead.source.clone()),
+        ("estimated_value", value(&lead.estimated_value)),
+        ("notes", lead.notes.clone()),
+        ("stage", if lead.exists { lead.stage.as_str().to_ascii_uppercase() } else { String::new() }),
+        ("assignee_id", opt_id(lead.assignee_id)),
+        ("lost_reason", lead.lost_reason.clone()),
+        ("client_id", opt_id(lead.client_id)),
+    ]
+}
+
+/// The lead's history: each event with a sentence and every field it changed (old -> new),
+/// found by applying the events in order and comparing the lead before and after each.
+fn history(events: &[sentra_event_store::RecordedEvent]) -> Result<Vec<pb::LeadHistoryEntry>, SalesError> {
+    let mut lead = Lead::default();
+    let mut entries = Vec::with_capacity(events.len());
+    for event in events {
+        let decoded: LeadEvent = event.decode().map_err(SalesError::from)?;
+        let upper = |s: Stage| s.as_str().to_ascii_uppercase();
+        let summary = match &decoded {
+            LeadEvent::Created { contact, .. } => format!("Lead created for {}", contact.contact_name),
+            LeadEvent::Updated { .. } => "Lead details updated".into(),
+            LeadEvent::Assigned { to, .. } => format!("Assigned to {to}"),
+            LeadEvent::StageChanged { from, to, .. } => {
+                format!("Stage changed from {} to {}", upper(*from), upper(*to))
+            }
+            LeadEvent::NoteAdded { .. } => "Note added".into(),
+            LeadEvent::Lost { reason, .. } => format!("Marked lost ({reason})"),
+            LeadEvent::Reopened { to, .. } => format!("Reopened in {}", upper(*to)),
+            LeadEvent::Converted { client_id, .. } => format!("Converted into client {client_id}"),
+        };
+        // A note is activity, not a field of the lead: shown as added text.
+        let note = match &decoded {
+            LeadEvent::NoteAdded { text, .. } => Some(text.clone()),
+            _ => None,
+        };
+        let before = history_fields(&lead);
+        cqrs_es::Aggregate::apply(&mut lead, decoded);
+        let after = history_fields(&lead);
+        let mut changes: Vec<pb::FieldChange> = before
+            .into_iter()
+            .zip(after)
+            .filter(|((_, old), (_, new))| old != new)
+            .map(|((field, old_value), (_, new_value))| pb::FieldChange { field: field.into(), old_value, new_value })
+            .collect();
+        if let Some(text) = note {
+            changes.push(pb::FieldChange { field: "note".into(), old_value: String::new(), new_value: text });
+        }
+        let actor = event.typed_metadata().ok().and_then(|m| m.actor).unwrap_or_default();
+        entries.push(pb::LeadHistoryEntry {
+            sequence: i64::try_from(event.sequence).unwrap_or(0),
+            event_type: event.event_type.clone(),
+            actor_id: actor,
+            time: wire::timestamp_opt(Some(event.recorded_at)),
+            summary,
+            changes,
+        });
+    }
+    Ok(entries)
 }
 
 #[tonic::async_trait]
@@ -423,7 +443,7 @@ impl SalesService for SalesApi {
             .read_stream(who.principal.organization_id, "lead", &id.to_string())
             .await
             .map_err(SalesError::from)?;
-        let entries = events.iter().map(history_entry).collect::<Result<_, _>>()?;
+        let entries = history(&events)?;
         Ok(Response::new(pb::GetLeadHistoryResponse { entries }))
     }
 

@@ -185,6 +185,18 @@ async fn lead_to_confirmed_order_with_read_models_and_history() {
     );
     assert_eq!(history[2].summary, "Stage changed from NEW to CONTACTED");
     assert_eq!(history[1].changes[0].old_value, agency.agent.0);
+    // Every field the creation set, from nothing; every later change, old -> new.
+    let created: Vec<(&str, &str, &str)> =
+        history[0].changes.iter().map(|c| (c.field.as_str(), c.old_value.as_str(), c.new_value.as_str())).collect();
+    assert!(created.iter().all(|(_, old, _)| old.is_empty()), "{created:?}");
+    let fields: Vec<&str> = created.iter().map(|(f, _, _)| *f).collect();
+    for field in ["contact_name", "email", "phone", "company", "source", "estimated_value", "notes", "stage"] {
+        assert!(fields.contains(&field), "{field} missing from {created:?}");
+    }
+    assert!(created.contains(&("stage", "", "NEW")), "{created:?}");
+    let converted = &history[5].changes;
+    assert!(converted.iter().any(|c| c.field == "stage" && c.old_value == "QUALIFIED" && c.new_value == "WON"));
+    assert!(converted.iter().any(|c| c.field == "client_id" && c.old_value.is_empty() && !c.new_value.is_empty()));
     assert!(history.iter().zip(history.iter().skip(1)).all(|(a, b)| a.sequence + 1 == b.sequence));
 }
 

@@ -233,3 +233,36 @@ async fn bad_input_names_the_field() {
         assert!(status.message().starts_with(field), "{field} vs {status:?}");
     }
 }
+
+#[tokio::test]
+async fn the_history_of_an_update_shows_each_changed_field_old_to_new_and_nothing_else() {
+    let world = spawn().await;
+    let agency = world.agency("History Agency").await;
+    let lead = create_lead(&world, &agency.manager.1, &agency.alpha, "Hedy Lamarr").await;
+    let update = pb::UpdateLeadRequest {
+        lead: Some(pb::Lead {
+            id: lead.id.clone(),
+            company: "Frequency Hopping Inc".into(),
+            phone: "+1 555 0100".into(),
+            etag: lead.etag.clone(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask { paths: vec!["company".into(), "phone".into()] }),
+    };
+    world.sales.clone().update_lead(bearer(&agency.manager.1, update)).await.unwrap();
+    let history = world
+        .sales
+        .clone()
+        .get_lead_history(bearer(&agency.manager.1, pb::GetLeadHistoryRequest { lead_id: lead.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let updated = history.iter().find(|e| e.event_type == "updated").expect("an updated entry");
+    let changes: Vec<(&str, &str, &str)> =
+        updated.changes.iter().map(|c| (c.field.as_str(), c.old_value.as_str(), c.new_value.as_str())).collect();
+    assert_eq!(
+        changes,
+        [("phone", lead.phone.as_str(), "+1 555 0100"), ("company", lead.company.as_str(), "Frequency Hopping Inc"),]
+    );
+}

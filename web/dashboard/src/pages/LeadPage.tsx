@@ -9,6 +9,7 @@ import { useMutation, useQuery } from '@connectrpc/connect-query';
 import { Link, useNavigate, useParams } from 'react-router';
 import { SalesService } from '@sentra/shared/api';
 import { LeadStage, type Lead } from '@sentra/shared/gen/sentra/sales/v1/resources_pb';
+import { formatMinor } from '@sentra/shared/money';
 import { STAGE_COLOR, STAGE_LABEL } from '@sentra/shared/labels';
 import { P, can, canWriteLead } from '@sentra/shared/permissions';
 import { ErrorAlert, Money, PageHeader, QueryView, When, usePrincipal } from '@sentra/shared/ui';
@@ -99,6 +100,11 @@ function useChangeValue() {
       return stage !== undefined ? STAGE_LABEL[stage] : value;
     }
     if (field === 'assignee_id') return users.name(value);
+    if (field === 'estimated_value') {
+      // "<currency> <minor units>", as the history records it.
+      const [currency, minor] = value.split(' ');
+      if (currency && minor && /^-?\d+$/.test(minor)) return formatMinor(BigInt(minor), currency);
+    }
     return value;
   };
 }
