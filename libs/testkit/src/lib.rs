@@ -15,6 +15,7 @@ pub mod envoy;
 pub mod grpc;
 pub mod process;
 mod proxy;
+pub mod sales;
 pub mod tenancy;
 pub mod tls;
 

@@ -6,7 +6,7 @@
 //! The apps are served from `web/dashboard/dist` and `web/portal/dist` (build them first with
 //! `npm --prefix web run build`); `SENTRA_MESH_WEB_DIR` points elsewhere.
 //!
-//! `sentra-mesh service <sales|finance|gateway>` runs that one service instead, configured by
+//! `sentra-mesh service <sales|finance>` runs that one service instead, configured by
 //! its environment as its own binary is: the harness's replica tests start and SIGKILL those.
 
 use std::path::PathBuf;
@@ -27,12 +27,7 @@ async fn service(name: &str) -> anyhow::Result<()> {
             let _telemetry = sentra_runtime::telemetry::init("finance", &config.log);
             sentra_finance::Application::build(config).await?.run_until(stop).await?;
         }
-        "gateway" => {
-            let config = sentra_gateway::Config::load()?;
-            let _telemetry = sentra_runtime::telemetry::init("gateway", &config.log);
-            sentra_gateway::Application::build(config).await?.run_until(stop).await?;
-        }
-        other => anyhow::bail!("unknown service {other:?}; usage: sentra-mesh [service sales|finance|gateway]"),
+        other => anyhow::bail!("unknown service {other:?}; usage: sentra-mesh [service sales|finance]"),
     }
     Ok(())
 }

@@ -189,21 +189,7 @@ async fn killing_a_sales_and_a_finance_replica_mid_load_loses_nothing() {
     )
     .await;
     let sales = SalesServiceClient::new(edge.clone());
-    let lead = spb::Lead {
-        brand_id: brand.id.clone(),
-        contact_name: "Rita Client".into(),
-        email: "rita@client.example".into(),
-        ..Default::default()
-    };
-    let request = spb::CreateLeadRequest { lead: Some(lead), request_id: uuid::Uuid::new_v4().to_string() };
-    let lead = sales.clone().create_lead(bearer(&owner, request)).await.unwrap().into_inner().lead.unwrap();
-    for stage in [spb::LeadStage::Contacted, spb::LeadStage::Qualified] {
-        let request =
-            spb::ChangeLeadStageRequest { lead_id: lead.id.clone(), stage: stage.into(), etag: String::new() };
-        sales.clone().change_lead_stage(bearer(&owner, request)).await.unwrap();
-    }
-    let convert = spb::ConvertLeadRequest { lead_id: lead.id, ..Default::default() };
-    let client = sales.clone().convert_lead(bearer(&owner, convert)).await.unwrap().into_inner().client.unwrap();
+    let client = sentra_testkit::sales::client(&sales, &owner, &brand.id, "Rita Client").await;
 
     // A reader lists leads through Envoy the whole time; every failure is kept.
     let stop_reading = Arc::new(AtomicBool::new(false));

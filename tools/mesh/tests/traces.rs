@@ -144,31 +144,7 @@ async fn a_confirmed_order_is_one_trace_from_envoy_to_the_invoice_draft() {
     )
     .await;
     let mut sales = SalesServiceClient::new(channel(mesh.sales));
-    let lead = spb::Lead {
-        brand_id: brand.id.clone(),
-        contact_name: "Ada Client".into(),
-        email: "ada@client.example".into(),
-        ..Default::default()
-    };
-    let lead = sales
-        .create_lead(bearer(&owner, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() }))
-        .await
-        .unwrap()
-        .into_inner()
-        .lead
-        .unwrap();
-    for stage in [spb::LeadStage::Contacted, spb::LeadStage::Qualified] {
-        let request =
-            spb::ChangeLeadStageRequest { lead_id: lead.id.clone(), stage: stage.into(), etag: String::new() };
-        sales.change_lead_stage(bearer(&owner, request)).await.unwrap();
-    }
-    let client = sales
-        .convert_lead(bearer(&owner, spb::ConvertLeadRequest { lead_id: lead.id, ..Default::default() }))
-        .await
-        .unwrap()
-        .into_inner()
-        .client
-        .unwrap();
+    let client = sentra_testkit::sales::client(&sales, &owner, &brand.id, "Ada Client").await;
     let line = spb::OrderLine {
         description: "Brand identity".into(),
         quantity: "1".into(),

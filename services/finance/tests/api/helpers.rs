@@ -217,31 +217,7 @@ impl World {
 
     /// A client of brand Alpha, converted from a lead by the owner.
     pub async fn client(&self, agency: &Agency, name: &str) -> String {
-        let mut s = self.sales.clone();
-        let lead = spb::Lead {
-            brand_id: agency.alpha.clone(),
-            contact_name: name.into(),
-            email: format!("{}@client.example", name.to_lowercase().replace(' ', ".")),
-            ..Default::default()
-        };
-        let lead = s
-            .create_lead(bearer(&agency.owner, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() }))
-            .await
-            .expect("lead");
-        let id = lead.into_inner().lead.expect("lead").id;
-        for stage in [spb::LeadStage::Contacted, spb::LeadStage::Qualified] {
-            s.change_lead_stage(bearer(
-                &agency.owner,
-                spb::ChangeLeadStageRequest { lead_id: id.clone(), stage: stage.into(), etag: String::new() },
-            ))
-            .await
-            .expect("stage");
-        }
-        let converted = s
-            .convert_lead(bearer(&agency.owner, spb::ConvertLeadRequest { lead_id: id, ..Default::default() }))
-            .await
-            .expect("convert");
-        converted.into_inner().client.expect("client").id
+        sentra_testkit::sales::client(&self.sales, &agency.owner, &agency.alpha, name).await.id
     }
 
     /// A confirmed Sales order for `client`; returns the order.
