@@ -29,11 +29,17 @@ test-web: web/node_modules/.package-lock.json
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && $(NPM) ci --no-fund --no-audit
 
-## Formatting, clippy (warnings are errors), protobuf lint, Envoy config validation, TypeScript.
+## Contracts only grow: `buf breaking` (FILE rules) compares proto/ with the last commit, or with the
+## one before it when proto/ has no uncommitted change (as in CI, where the tree is a clean clone).
+BUF_BASE := $(shell git diff --quiet HEAD -- proto 2>/dev/null && echo HEAD~1 || echo HEAD)
+
+## Formatting, clippy (warnings are errors), protobuf lint and breaking-change check, Envoy config
+## validation, TypeScript.
 lint: web/node_modules/.package-lock.json
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	buf lint
+	buf breaking --against '.git#ref=$(BUF_BASE)'
 	for f in deploy/envoy/envoy.yaml deploy/envoy/envoy.compose.yaml deploy/k8s/base/envoy.yaml; do \
 	  envoy --mode validate -c $$f --log-level warn >/dev/null || exit 1; done
 	$(NPM) --prefix web run typecheck

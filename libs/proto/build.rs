@@ -31,10 +31,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("sentra_descriptor.bin"), compiler.encode_file_descriptor_set())?;
     let fds = compiler.file_descriptor_set();
 
+    // `prost::Name` on every message: the bus names integration events by their full type name.
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(std::env::var_os("CARGO_FEATURE_CLIENT").is_some())
         .build_server(std::env::var_os("CARGO_FEATURE_SERVER").is_some())
         .include_file("sentra.rs")
-        .compile_fds(fds)?;
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }

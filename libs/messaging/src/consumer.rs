@@ -481,7 +481,7 @@ impl<H: Handler> Consumer<H> {
     /// Handles one delivery and settles it (ack, or retry/dead-letter then ack).
     async fn process(&self, publisher: &Publisher, names: &Names, delivery: &lapin::message::Delivery) -> StepResult {
         let failed_before = header_u32(&delivery.properties, headers::ATTEMPTS).unwrap_or(0);
-        let envelope = match Envelope::from_json(&delivery.data) {
+        let envelope = match Envelope::from_message(&delivery.properties, &delivery.data) {
             Ok(envelope) => envelope,
             Err(error) => {
                 let reason = format!("undecodable envelope: {error}");

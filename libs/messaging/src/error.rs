@@ -27,6 +27,31 @@ pub enum BusError {
     /// An envelope could not be encoded or decoded.
     #[error("message body is not a valid envelope: {0}")]
     Envelope(#[from] serde_json::Error),
+    /// A protobuf body could not be decoded.
+    #[error("message body is not a valid protobuf message: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    /// The message carries another payload type than the one asked for.
+    #[error("expected a {expected} payload, found {found}")]
+    WrongType {
+        /// The type asked for.
+        expected: String,
+        /// The message's type.
+        found: String,
+    },
+    /// A header a protobuf message needs is missing.
+    #[error("message lacks the {0} property")]
+    MissingHeader(&'static str),
+    /// A header has an unusable value.
+    #[error("message property {name} is invalid: {reason}")]
+    InvalidHeader {
+        /// The header.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An event could not be mapped to its integration event.
+    #[error("cannot map the event to its integration event: {0}")]
+    Mapping(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A configured or derived name (exchange, queue, routing key, table) is not usable.
     #[error("invalid name {name:?}: {reason}")]
     InvalidName {

@@ -20,15 +20,24 @@
 //!
 //! # The envelope
 //!
-//! Every message body is a JSON [`Envelope`]: `event_id`, `tenant_id`, `routing_key`,
-//! `aggregate_type`, `aggregate_id`, `sequence`, `event_type`, `event_version`, `recorded_at`,
-//! `payload` (the event itself) and `metadata` (correlation/causation ids, actor, request id,
-//! traceparent). Consumers need the aggregate id and the per-aggregate sequence to ignore stale
-//! events, which a bare payload would not give them. Messages are persistent (delivery mode 2),
-//! `content_type` `application/json`, `message_id` = event id, `type` = event type, `timestamp` =
-//! recorded at, with the headers [`headers::TENANT_ID`], [`headers::CORRELATION_ID`],
-//! [`headers::TRACEPARENT`] and [`headers::EVENT_TYPE`] so routing and tracing need not parse the
-//! body.
+//! Every message is an [`Envelope`]: `event_id`, `tenant_id`, `routing_key`, `aggregate_type`,
+//! `aggregate_id`, `sequence`, `event_type`, `event_version`, `recorded_at`, `payload` (the event
+//! itself) and `metadata` (correlation/causation ids, actor, request id, traceparent). Consumers
+//! need the aggregate id and the per-aggregate sequence to ignore stale events, which a bare
+//! payload would not give them. Messages are persistent (delivery mode 2), `message_id` = event
+//! id, `timestamp` = recorded at, with the headers [`headers::TENANT_ID`],
+//! [`headers::CORRELATION_ID`], [`headers::TRACEPARENT`] and [`headers::EVENT_TYPE`] so routing
+//! and tracing need not parse the body.
+//!
+//! Two body forms ([`Payload`]):
+//! - **Protobuf** (`content_type` `application/protobuf`): the body is the encoded integration
+//!   event from `proto/sentra/<context>/events/v1`, the AMQP `type` its full message name, the
+//!   header [`headers::SCHEMA_VERSION`] its version, and the envelope's other fields `x-sentra-*`
+//!   headers. Sales and Finance publish every event this way ([`FeedRelay::with_mapper`]), so a
+//!   consumer depends on the published contract, never on another context's types.
+//! - **JSON** (`application/json`): a JSON envelope holding the payload; Tenancy's outbox table
+//!   and anything published before the switch. [`Envelope::from_message`] reads both, so messages
+//!   already queued when a producer switches still decode.
 //!
 //! # Delivery guarantees
 //!
@@ -99,9 +108,9 @@ mod relay;
 
 pub use config::{BrokerConfig, EXCHANGE};
 pub use consumer::{Consumer, ConsumerConfig, Handler, HandlerError};
-pub use envelope::{Envelope, header_str, header_u32, headers, routing_key};
+pub use envelope::{Envelope, Payload, header_str, header_u32, header_u64, headers, routing_key};
 pub use error::{BusError, Result};
-pub use relay::{FeedRelay, RelayConfig, TableRelay, observe_projections};
+pub use relay::{EventMapper, FeedRelay, RelayConfig, TableRelay, observe_projections};
 
 /// Re-exported so handlers can implement [`Handler`] without depending on `async-trait` themselves.
 pub use async_trait::async_trait;

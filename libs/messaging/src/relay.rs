@@ -1,12 +1,14 @@
 //! Outbox relays: the event-store feed ([`FeedRelay`]) and Tenancy-style outbox tables
 //! ([`TableRelay`]) to the topic exchange, with publisher confirms.
 
+use std::error::Error;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sentra_event_store::{EventStore, Feed, Lag, LeaderLock, Subscription};
+use sentra_event_store::{EventStore, Feed, Lag, LeaderLock, RecordedEvent, Subscription};
 use sentra_runtime::context::RequestContext;
 use sentra_runtime::metrics::{FloatGauges, Gauges, Metrics};
 use serde_json::Value;
@@ -15,7 +17,7 @@ use uuid::Uuid;
 
 use crate::broker::{LinkState, Outgoing, Publisher};
 use crate::config::{Backoff, BrokerConfig};
-use crate::envelope::{Envelope, short};
+use crate::envelope::{Envelope, Payload, short};
 use crate::error::{BusError, Result};
 
 /// Settings of a relay.
@@ -94,13 +96,46 @@ pub struct FeedRelay {
     context: String,
     config: RelayConfig,
     state: LinkState,
+    mapper: Mapper,
+}
+
+/// The function that turns a recorded domain event into what the bus carries: its integration
+/// event ([`Payload::proto`]), or `None` for an event that stays inside its context. An error
+/// (an event that cannot be decoded) stops the relay at that event, loudly, rather than lose it.
+pub type EventMapper =
+    Arc<dyn Fn(&RecordedEvent) -> std::result::Result<Option<Payload>, Box<dyn Error + Send + Sync>> + Send + Sync>;
+
+/// A relay's mapper; without one the stored JSON payload is published as is.
+#[derive(Clone, Default)]
+struct Mapper(Option<EventMapper>);
+
+impl std::fmt::Debug for Mapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Mapper(custom)" } else { "Mapper(json)" })
+    }
+}
+
+impl Mapper {
+    fn envelope(&self, context: &str, event: &RecordedEvent) -> Result<Option<Envelope>> {
+        let payload = match &self.0 {
+            Some(map) => map(event).map_err(BusError::Mapping)?,
+            None => Some(Payload::Json(event.payload.clone())),
+        };
+        Ok(payload.map(|payload| Envelope::from_recorded(context, event, payload)))
+    }
 }
 
 impl FeedRelay {
     /// A relay of `store`'s feed for the `context` service.
     pub fn new(store: &EventStore, context: impl Into<String>, config: RelayConfig) -> Self {
         let feed = store.feed().with_poll_interval(config.poll_interval);
-        Self { feed, context: context.into(), config, state: LinkState::default() }
+        Self { feed, context: context.into(), config, state: LinkState::default(), mapper: Mapper::default() }
+    }
+
+    /// Publishes what `mapper` makes of each event instead of its stored JSON payload.
+    pub fn with_mapper(mut self, mapper: EventMapper) -> Self {
+        self.mapper = Mapper(Some(mapper));
+        self
     }
 
     /// Runs until `shutdown` resolves: stands by while another replica is active, otherwise
@@ -371,7 +406,10 @@ impl Source for FeedRelay {
         // `next_batch` only moves the read cursor after a completed read, so cancelling it on
         // timeout loses nothing.
         let Ok(batch) = tokio::time::timeout(wait, session.next_batch()).await else { return Ok(None) };
-        let envelopes = batch?.iter().map(|event| Envelope::from_recorded(&self.context, event)).collect();
+        let mut envelopes = Vec::new();
+        for event in batch?.iter() {
+            envelopes.extend(self.mapper.envelope(&self.context, event)?);
+        }
         Ok(Some(Pending { envelopes, positions: Vec::new() }))
     }
 
@@ -440,7 +478,7 @@ fn outbox_envelope(row: OutboxRow) -> Envelope {
         event_type,
         event_version: "1".into(),
         recorded_at: created_at,
-        payload,
+        payload: Payload::Json(payload),
         metadata,
     }
 }
@@ -463,7 +501,7 @@ fn outgoing(exchange: &lapin::types::ShortString, envelope: &Envelope) -> Result
     let message = Outgoing {
         exchange: exchange.clone(),
         routing_key: short(&envelope.routing_key)?,
-        body: envelope.to_json()?,
+        body: envelope.body()?,
         properties: envelope.properties_traced(Some(&ctx.traceparent())),
         message_id: envelope.event_id.to_string(),
     };

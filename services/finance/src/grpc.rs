@@ -25,7 +25,7 @@ fn etag_of(version: u64) -> String {
     format!("\"{version}\"")
 }
 
-fn date_pb(d: Option<NaiveDate>) -> Option<Date> {
+pub(crate) fn date_pb(d: Option<NaiveDate>) -> Option<Date> {
     d.map(|d| Date {
         year: d.year(),
         month: i32::try_from(d.month()).unwrap_or(0),
@@ -44,12 +44,35 @@ fn status_pb(status: InvoiceStatus) -> pb::InvoiceStatus {
     }
 }
 
-fn method_pb(name: &str) -> pb::PaymentMethod {
+pub(crate) fn method_pb(name: &str) -> pb::PaymentMethod {
     match name {
         "bank_transfer" => pb::PaymentMethod::BankTransfer,
         "card" => pb::PaymentMethod::Card,
         "cash" => pb::PaymentMethod::Cash,
         _ => pb::PaymentMethod::Other,
+    }
+}
+
+pub(crate) fn line_pb(currency: &str, l: &crate::domain::invoice::Line) -> pb::InvoiceLine {
+    let m = |amount: i64| Some(Money { currency_code: currency.to_owned(), amount_minor: amount });
+    pb::InvoiceLine {
+        description: l.description.clone(),
+        quantity: l.quantity.text(),
+        unit_price: m(l.unit_price),
+        tax_rate_bps: i32::try_from(l.tax_rate_bps).unwrap_or(0),
+        discount_bps: i32::try_from(l.discount_bps).unwrap_or(0),
+        total: m(l.amounts.total),
+    }
+}
+
+pub(crate) fn payment_pb(currency: &str, p: &Payment) -> pb::Payment {
+    pb::Payment {
+        id: p.id.to_string(),
+        amount: Some(Money { currency_code: currency.to_owned(), amount_minor: p.amount }),
+        method: method_pb(&p.method).into(),
+        reference: p.reference.clone(),
+        paid_on: date_pb(Some(p.paid_on)),
+        record_time: wire::timestamp_opt(Some(p.at)),
     }
 }
 
@@ -63,18 +86,7 @@ fn invoice_message(id: String, version: u64, s: &Invoice) -> pb::Invoice {
         number: s.number.clone(),
         status: status_pb(s.status).into(),
         currency_code: s.currency.clone(),
-        lines: s
-            .lines
-            .iter()
-            .map(|l| pb::InvoiceLine {
-                description: l.description.clone(),
-                quantity: l.quantity.text(),
-                unit_price: m(l.unit_price),
-                tax_rate_bps: i32::try_from(l.tax_rate_bps).unwrap_or(0),
-                discount_bps: i32::try_from(l.discount_bps).unwrap_or(0),
-                total: m(l.amounts.total),
-            })
-            .collect(),
+        lines: s.lines.iter().map(|l| line_pb(&s.currency, l)).collect(),
         subtotal: m(s.totals.subtotal),
         discount_total: m(s.totals.discount),
         tax_total: m(s.totals.tax),
@@ -85,18 +97,7 @@ fn invoice_message(id: String, version: u64, s: &Invoice) -> pb::Invoice {
         payment_terms_days: i32::try_from(s.terms_days).unwrap_or(0),
         issue_date: date_pb(s.issue_date),
         due_date: date_pb(s.due_date),
-        payments: s
-            .payments
-            .iter()
-            .map(|p| pb::Payment {
-                id: p.id.to_string(),
-                amount: m(p.amount),
-                method: method_pb(&p.method).into(),
-                reference: p.reference.clone(),
-                paid_on: date_pb(Some(p.paid_on)),
-                record_time: wire::timestamp_opt(Some(p.at)),
-            })
-            .collect(),
+        payments: s.payments.iter().map(|p| payment_pb(&s.currency, p)).collect(),
         credit_notes: s.credit_notes.iter().map(|c| credit_note_pb(&s.currency, c)).collect(),
         void_reason: s.void_reason.clone(),
         etag: etag_of(version),
@@ -105,7 +106,7 @@ fn invoice_message(id: String, version: u64, s: &Invoice) -> pb::Invoice {
     }
 }
 
-fn credit_note_pb(currency: &str, c: &crate::domain::invoice::CreditNote) -> pb::CreditNote {
+pub(crate) fn credit_note_pb(currency: &str, c: &crate::domain::invoice::CreditNote) -> pb::CreditNote {
     pb::CreditNote {
         id: c.id.to_string(),
         number: c.number.clone(),

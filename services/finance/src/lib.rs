@@ -15,6 +15,7 @@ pub mod consumer;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod integration;
 pub mod jobs;
 pub mod numbering;
 pub mod projection;
@@ -249,7 +250,8 @@ impl Application {
         background.spawn("invoices projection", async move {
             ProjectionRunner::new(&store, InvoicesProjection).run(stop).await
         });
-        let relay = FeedRelay::new(&self.store, "finance", RelayConfig::new(broker.clone()));
+        let relay = FeedRelay::new(&self.store, "finance", RelayConfig::new(broker.clone()))
+            .with_mapper(Arc::new(integration::public_event));
         let metrics = self.host.metrics();
         metrics.observe_pool(&self.pool);
         relay.observe(metrics);

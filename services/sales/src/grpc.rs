@@ -23,11 +23,11 @@ use sentra_auth::Caller;
 
 type Reply<T> = Result<Response<T>, Status>;
 
-fn money(currency: &str, amount: i64) -> Option<Money> {
+pub(crate) fn money(currency: &str, amount: i64) -> Option<Money> {
     Some(Money { currency_code: currency.to_owned(), amount_minor: amount })
 }
 
-fn stage_pb(stage: Stage) -> pb::LeadStage {
+pub(crate) fn stage_pb(stage: Stage) -> pb::LeadStage {
     match stage {
         Stage::New => pb::LeadStage::New,
         Stage::Contacted => pb::LeadStage::Contacted,
@@ -142,7 +142,7 @@ fn client_row_pb(r: ClientRow) -> pb::Client {
     }
 }
 
-fn line_pb(currency: &str, l: &Line) -> pb::OrderLine {
+pub(crate) fn line_pb(currency: &str, l: &Line) -> pb::OrderLine {
     pb::OrderLine {
         description: l.description.clone(),
         quantity: l.quantity.text(),

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod integration;
 pub mod projections;
 pub mod queries;
 
@@ -247,7 +248,8 @@ impl Application {
             .spawn("orders projection", async move { ProjectionRunner::new(&store, OrdersProjection).run(stop).await });
         // The feed is the outbox: the relay publishes every Sales event to the bus.
         let broker = BrokerConfig::from(&self.config.amqp);
-        let relay = FeedRelay::new(&self.store, "sales", RelayConfig::new(broker));
+        let relay = FeedRelay::new(&self.store, "sales", RelayConfig::new(broker))
+            .with_mapper(Arc::new(integration::public_event));
         let metrics = self.host.metrics();
         metrics.observe_pool(&self.pool);
         relay.observe(metrics);

@@ -415,7 +415,7 @@ impl Projection for OrdersProjection {
                 .execute(&mut *conn)
                 .await?;
             }
-            OrderEvent::LinesUpdated { lines, totals, at } => {
+            OrderEvent::LinesUpdated { lines, totals, at, .. } => {
                 sqlx::query(&format!(
                     "UPDATE {table} SET lines = $2, subtotal = $3, discount_total = $4, tax_total = $5, total = $6, version = $7, updated_at = $8
                      WHERE id = $1"

@@ -7,7 +7,9 @@ use lapin::{Connection, ConnectionProperties};
 use sentra_bus::{Consumer, ConsumerConfig, header_str, header_u32, headers};
 use sentra_testkit::amqp_url;
 
-use crate::support::{Recorder, count, env, envelope, publish_bytes, publish_raw, stop, stop_signal, wait_until};
+use crate::support::{
+    Recorder, count, env, envelope, proto_envelope, publish_bytes, publish_raw, stop, stop_signal, wait_until,
+};
 
 type Running = (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<sentra_bus::Result<()>>);
 
@@ -26,7 +28,7 @@ async fn a_duplicate_delivery_has_one_effect() {
     let consumer = Arc::new(Consumer::new(config, env.pool.clone(), recorder.clone()));
     consumer.declare().await.unwrap();
 
-    let duplicate = envelope("sales.order.confirmed", "o-1", 1);
+    let duplicate = proto_envelope("sales.order.confirmed", "o-1", 1);
     let marker = envelope("sales.order.shipped", "o-1", 2);
     let unrelated = envelope("sales.lead.created", "l-1", 1);
     publish_raw(&env.broker, &duplicate).await;
@@ -84,7 +86,8 @@ async fn a_failing_message_is_retried_then_dead_lettered_and_replayed() {
     let (tx, task) = spawn(&consumer);
     wait_until("the consumer to connect", || async { consumer.is_connected() }).await;
 
-    let message = envelope("sales.order.confirmed", "o-1", 1);
+    // A protobuf message: its envelope lives in headers, which every hop between queues keeps.
+    let message = proto_envelope("sales.order.confirmed", "o-1", 1);
     publish_raw(&env.broker, &message).await;
     wait_until("the message to be dead-lettered", || async { consumer.dead_letter_count().await.unwrap() == 1 }).await;
     assert_eq!(recorder.calls.load(Ordering::SeqCst), 3, "three attempts, then the dead-letter queue");

@@ -1,8 +1,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sentra_bus::{Envelope, FeedRelay, RelayConfig, header_str, headers};
+use prost::Message;
+use sentra_bus::{Envelope, FeedRelay, Payload, RelayConfig, header_str, header_u64, headers};
 use sentra_event_store::EventStore;
+use sentra_proto::sentra::sales::events::v1::OrderConfirmed;
 
 use crate::support::{Probe, append, env, stop, stop_signal, wait_until};
 
@@ -57,7 +59,7 @@ async fn relay_publishes_in_order_with_ids_keys_and_headers_and_resumes_from_its
         assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
         assert!(traceparent.ends_with("-01") && traceparent.len() == 55, "{traceparent}");
         assert!(!traceparent.contains("00f067aa0ba902b7"), "{traceparent}");
-        let envelope = Envelope::from_json(&delivery.data).unwrap();
+        let envelope = Envelope::from_message(&delivery.properties, &delivery.data).unwrap();
         assert_eq!(envelope.traceparent(), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
         assert_eq!(header_str(properties, headers::EVENT_TYPE).unwrap(), envelope.event_type);
         assert_eq!(envelope.event_id, *event_id);
@@ -66,7 +68,8 @@ async fn relay_publishes_in_order_with_ids_keys_and_headers_and_resumes_from_its
         assert_eq!(envelope.aggregate_id, aggregate_id);
         assert_eq!(envelope.sequence, sequence);
         assert_eq!(envelope.event_version, "1");
-        assert_eq!(envelope.payload["kind"], envelope.event_type);
+        let Payload::Json(payload) = &envelope.payload else { panic!("a JSON payload without a mapper") };
+        assert_eq!(payload["kind"], envelope.event_type);
         assert_eq!(envelope.metadata_str("actor"), Some("user:alice"));
     }
     wait_until("the relay to be active and connected", || async { relay.is_active() && relay.is_connected() }).await;
@@ -90,6 +93,46 @@ async fn relay_publishes_in_order_with_ids_keys_and_headers_and_resumes_from_its
     let delivery = probe.next().await;
     assert_eq!(delivery.properties.message_id().as_ref().unwrap().as_str(), late[0].to_string());
     probe.assert_quiet(Duration::from_secs(1)).await;
+    stop(tx, task).await;
+}
+
+#[tokio::test]
+async fn a_relay_with_a_mapper_publishes_protobuf_integration_events_and_skips_internal_ones() {
+    let env = env().await;
+    let tenant = uuid::Uuid::new_v4();
+    let mut probe = Probe::bind(&env.broker, &["sales.#"]).await;
+    let ids = append(&env.store, tenant, "order", "o-1", 0, &["created", "internal_note", "confirmed"]).await;
+
+    // `internal_note` stays inside the context; the others become `OrderConfirmed` messages.
+    let mapper: sentra_bus::EventMapper = Arc::new(|event| {
+        if event.event_type == "internal_note" {
+            return Ok(None);
+        }
+        Ok(Some(Payload::proto(&OrderConfirmed { order_id: event.aggregate_id.clone(), ..Default::default() })))
+    });
+    let relay = Arc::new(FeedRelay::new(&env.store, "sales", RelayConfig::new(env.broker.clone())).with_mapper(mapper));
+    let (tx, task) = spawn(&relay);
+    for (event_id, sequence) in [(ids[0], 1), (ids[2], 3)] {
+        let delivery = probe.next().await;
+        let properties = &delivery.properties;
+        assert_eq!(properties.content_type().as_ref().unwrap().as_str(), "application/protobuf");
+        assert_eq!(properties.kind().as_ref().unwrap().as_str(), "sentra.sales.events.v1.OrderConfirmed");
+        assert_eq!(header_str(properties, headers::SCHEMA_VERSION).as_deref(), Some("v1"));
+        assert_eq!(header_u64(properties, headers::SEQUENCE), Some(sequence));
+        // The body is the bare message: any AMQP client decodes it with the .proto file alone.
+        assert_eq!(OrderConfirmed::decode(delivery.data.as_slice()).unwrap().order_id, "o-1");
+        let envelope = Envelope::from_message(properties, &delivery.data).unwrap();
+        assert_eq!(envelope.event_id, event_id);
+        assert_eq!(envelope.tenant_id, tenant);
+        assert_eq!(envelope.routing_key, format!("sales.order.{}", envelope.event_type));
+        assert_eq!((envelope.aggregate_type.as_str(), envelope.aggregate_id.as_str()), ("order", "o-1"));
+        assert_eq!(envelope.sequence, sequence);
+        assert_eq!(envelope.metadata_str("actor"), Some("user:alice"));
+        assert_eq!(envelope.decode::<OrderConfirmed>().unwrap().order_id, "o-1");
+        assert!(envelope.decode_payload::<serde_json::Value>().is_err(), "not JSON");
+    }
+    probe.assert_quiet(Duration::from_millis(500)).await;
+    wait_until("the checkpoint to pass the skipped event", || async { relay.lag().await.unwrap().events == 0 }).await;
     stop(tx, task).await;
 }
 

@@ -12,8 +12,9 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
-use sentra_bus::{BrokerConfig, Envelope, Handler, HandlerError};
+use sentra_bus::{BrokerConfig, Envelope, Handler, HandlerError, Payload};
 use sentra_event_store::{EventMetadata, EventStore, NewEvent};
+use sentra_proto::sentra::sales::events::v1::OrderConfirmed;
 use sentra_testkit::{TestDatabase, amqp_url, unique_prefix};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -189,7 +190,7 @@ impl Probe {
     /// Asserts nothing more arrives within `quiet`.
     pub async fn assert_quiet(&mut self, quiet: Duration) {
         if let Ok(Some(Ok(delivery))) = tokio::time::timeout(quiet, self.consumer.next()).await {
-            let envelope = Envelope::from_json(&delivery.data).unwrap();
+            let envelope = Envelope::from_message(&delivery.properties, &delivery.data).unwrap();
             panic!("unexpected message {} ({})", envelope.event_id, envelope.routing_key);
         }
     }
@@ -205,7 +206,7 @@ pub async fn publish_raw(broker: &BrokerConfig, envelope: &Envelope) {
             broker.exchange_name().as_str().into(),
             envelope.routing_key.as_str().into(),
             BasicPublishOptions::default(),
-            &envelope.to_json().unwrap(),
+            &envelope.body().unwrap(),
             envelope.properties(),
         )
         .await
@@ -249,9 +250,16 @@ pub fn envelope(routing_key: &str, aggregate_id: &str, sequence: u64) -> Envelop
         event_type: parts.next().unwrap_or_default().into(),
         event_version: "1".into(),
         recorded_at: chrono::Utc::now(),
-        payload: json!({ "n": sequence }),
+        payload: Payload::Json(json!({ "n": sequence })),
         metadata: json!({ "correlation_id": "corr-raw" }),
     }
+}
+
+/// [`envelope`] carrying a protobuf `OrderConfirmed` of order `aggregate_id`, as Sales' relay
+/// publishes it.
+pub fn proto_envelope(routing_key: &str, aggregate_id: &str, sequence: u64) -> Envelope {
+    let order = OrderConfirmed { order_id: aggregate_id.into(), ..Default::default() };
+    Envelope { payload: Payload::proto(&order), ..envelope(routing_key, aggregate_id, sequence) }
 }
 
 /// Records every message it handles in `effects`, in the consumer's transaction; fails while
@@ -266,6 +274,13 @@ pub struct Recorder {
 impl Handler for Recorder {
     async fn handle(&self, tx: &mut PgConnection, message: &Envelope) -> Result<(), HandlerError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        // A protobuf message must arrive intact, whichever queues it went through.
+        if let Payload::Proto { .. } = message.payload {
+            let order: OrderConfirmed = message.decode().map_err(HandlerError::reject)?;
+            if order.order_id != message.aggregate_id {
+                return Err(HandlerError::reject("the decoded order is not the message's aggregate"));
+            }
+        }
         // Write first, then fail: the rollback must undo the write.
         sqlx::query("INSERT INTO effects (message_id, aggregate_id, sequence) VALUES ($1, $2, $3)")
             .bind(message.event_id)

@@ -127,6 +127,10 @@ pub enum InvoiceEvent {
     },
     /// Lines replaced.
     LinesUpdated {
+        /// The invoice's currency, repeated so the event reads on its own; empty in events
+        /// recorded before it was added.
+        #[serde(default)]
+        currency: String,
         /// Lines.
         lines: Vec<Line>,
         /// Totals.
@@ -147,11 +151,19 @@ pub enum InvoiceEvent {
     },
     /// A payment arrived.
     PaymentRecorded {
+        /// The invoice's currency, repeated so the event reads on its own; empty in events
+        /// recorded before it was added.
+        #[serde(default)]
+        currency: String,
         /// The payment.
         payment: Payment,
     },
     /// A credit note was issued.
     CreditNoteIssued {
+        /// The invoice's currency, repeated so the event reads on its own; empty in events
+        /// recorded before it was added.
+        #[serde(default)]
+        currency: String,
         /// The credit note.
         credit_note: CreditNote,
         /// When.
@@ -370,7 +382,7 @@ impl Aggregate for Invoice {
                 if self.status != Status::Draft {
                     return illegal("changed", self.status);
                 }
-                InvoiceEvent::LinesUpdated { lines, totals, at }
+                InvoiceEvent::LinesUpdated { currency: self.currency.clone(), lines, totals, at }
             }
             InvoiceCommand::Issue { number, issue_date } => {
                 if self.status != Status::Draft {
@@ -398,7 +410,7 @@ impl Aggregate for Invoice {
                         sentra_money::MAX_AMOUNT
                     )));
                 }
-                InvoiceEvent::PaymentRecorded { payment }
+                InvoiceEvent::PaymentRecorded { currency: self.currency.clone(), payment }
             }
             InvoiceCommand::IssueCreditNote { credit_note } => {
                 if !matches!(self.status, Status::Issued | Status::PartiallyPaid | Status::Overdue | Status::Paid) {
@@ -410,7 +422,7 @@ impl Aggregate for Invoice {
                         "a credit note must be positive and at most {creditable} (the total not yet credited)"
                     )));
                 }
-                InvoiceEvent::CreditNoteIssued { credit_note, at }
+                InvoiceEvent::CreditNoteIssued { currency: self.currency.clone(), credit_note, at }
             }
             InvoiceCommand::CheckOverdue { today } => {
                 let due = self.due_date.is_some_and(|d| today > d);
@@ -447,7 +459,7 @@ impl Aggregate for Invoice {
                     ..Invoice::default()
                 };
             }
-            InvoiceEvent::LinesUpdated { lines, totals, at } => {
+            InvoiceEvent::LinesUpdated { lines, totals, at, .. } => {
                 self.lines = lines;
                 self.totals = totals;
                 self.updated_at = Some(at);
@@ -459,12 +471,12 @@ impl Aggregate for Invoice {
                 self.status = Status::Issued;
                 self.updated_at = Some(at);
             }
-            InvoiceEvent::PaymentRecorded { payment } => {
+            InvoiceEvent::PaymentRecorded { payment, .. } => {
                 self.updated_at = Some(payment.at);
                 self.payments.push(payment);
                 self.status = self.settle_status(None);
             }
-            InvoiceEvent::CreditNoteIssued { credit_note, at } => {
+            InvoiceEvent::CreditNoteIssued { credit_note, at, .. } => {
                 self.credit_notes.push(credit_note);
                 self.status = self.settle_status(None);
                 self.updated_at = Some(at);

@@ -195,3 +195,63 @@ async fn cutting_the_broker_connection_mid_stream_loses_no_order() {
     assert_eq!(totals, (0..12).map(|i| 1_000 + i).collect::<Vec<_>>());
     let _ = f.list_invoices(bearer(&agency.finance, pb::ListInvoicesRequest::default())).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_bus_carries_the_public_protobuf_event_and_an_order_queued_before_the_switch_is_still_invoiced() {
+    use futures::StreamExt;
+    use prost::Message;
+    use sentra_proto::sentra::sales::events::v1::OrderConfirmed;
+
+    let world = spawn().await;
+    let agency = world.agency("Switch Agency").await;
+    let client = world.client(&agency, "Cy Client").await;
+    let (_conn, channel, mut spy_consumer) = spy(&world, "spy-switch", "sales.order.confirmed").await;
+    let order = world.confirmed_order(&agency, &client, lines()).await;
+    world.invoice_for(&agency.finance, &order.id).await;
+
+    // What Sales publishes: the bare `OrderConfirmed`, named in the AMQP type.
+    let delivery = tokio::time::timeout(Duration::from_secs(20), spy_consumer.next()).await.unwrap().unwrap().unwrap();
+    let properties = &delivery.properties;
+    assert_eq!(properties.content_type().as_ref().map(|c| c.as_str()), Some("application/protobuf"));
+    assert_eq!(properties.kind().as_ref().map(|k| k.as_str()), Some("sentra.sales.events.v1.OrderConfirmed"));
+    let published = OrderConfirmed::decode(delivery.data.as_slice()).unwrap();
+    assert_eq!((published.order_id.as_str(), published.client_id.as_str()), (order.id.as_str(), client.as_str()));
+    assert_eq!(published.amounts.as_ref().unwrap().total, order.total);
+    let tenant = sentra_bus::header_str(properties, "tenant_id").unwrap();
+
+    // A message the relay wrote before the switch: a JSON envelope around Sales' own event.
+    let old_order = uuid::Uuid::now_v7();
+    let body = serde_json::json!({
+        "event_id": uuid::Uuid::now_v7(), "tenant_id": tenant, "routing_key": "sales.order.confirmed",
+        "aggregate_type": "order", "aggregate_id": old_order, "sequence": 2, "event_type": "confirmed",
+        "event_version": "1", "recorded_at": "2026-11-30T10:00:00Z", "metadata": {},
+        "payload": {
+            "type": "confirmed", "brand_id": agency.alpha, "client_id": client, "currency": "EUR",
+            "at": "2026-11-30T10:00:00Z",
+            "lines": [{ "description": "Retainer", "quantity": 2000, "unit_price": 50000, "tax_rate_bps": 1000,
+                        "discount_bps": 0, "amounts": { "subtotal": 100000, "discount": 0, "tax": 10000, "total": 110000 } }],
+            "totals": { "subtotal": 100000, "discount": 0, "tax": 10000, "total": 110000 }
+        }
+    });
+    let legacy = lapin::BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_message_id(body["event_id"].as_str().unwrap().into())
+        .with_delivery_mode(2);
+    let exchange = format!("{}sentra.events", world.amqp_prefix);
+    channel
+        .basic_publish(
+            exchange.as_str().into(),
+            "sales.order.confirmed".into(),
+            BasicPublishOptions::default(),
+            &serde_json::to_vec(&body).unwrap(),
+            legacy,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let invoice = world.invoice_for(&agency.finance, &old_order.to_string()).await;
+    assert_eq!(invoice.client_id, client);
+    assert_eq!(invoice.total.as_ref().map(|m| m.amount_minor), Some(110_000));
+    assert_eq!(invoice.lines[0].quantity, "2");
+}

@@ -117,8 +117,9 @@ async fn a_killed_finance_replica_loses_no_order_and_the_survivor_takes_over() {
         let Ok(Some(Ok(delivery))) = delivery else {
             panic!("B's relay did not publish the invoice within {TAKEOVER_BOUND:?}; see {}", b.log.display())
         };
-        let envelope: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap();
-        if envelope["aggregate_id"] == invoice_id.as_str() {
+        if sentra_bus::header_str(&delivery.properties, sentra_bus::headers::AGGREGATE_ID).as_deref()
+            == Some(invoice_id.as_str())
+        {
             break killed_at.elapsed();
         }
     };

@@ -81,6 +81,10 @@ pub enum OrderEvent {
     },
     /// Lines replaced.
     LinesUpdated {
+        /// The order's currency, repeated so the event reads on its own; empty in events
+        /// recorded before it was added.
+        #[serde(default)]
+        currency: String,
         /// Lines.
         lines: Vec<Line>,
         /// Totals.
@@ -231,7 +235,7 @@ impl Aggregate for Order {
                 if self.state != OrderState::Draft {
                     return illegal("changed", self.state);
                 }
-                OrderEvent::LinesUpdated { lines, totals, at }
+                OrderEvent::LinesUpdated { currency: self.currency.clone(), lines, totals, at }
             }
             OrderCommand::Confirm => {
                 if self.state != OrderState::Draft {
@@ -282,7 +286,7 @@ impl Aggregate for Order {
                     updated_at: Some(at),
                 };
             }
-            OrderEvent::LinesUpdated { lines, totals, at } => {
+            OrderEvent::LinesUpdated { lines, totals, at, .. } => {
                 self.lines = lines;
                 self.totals = totals;
                 self.updated_at = Some(at);
