@@ -123,6 +123,34 @@ impl Feed {
         })
     }
 
+    /// The end of the feed now: the cursor after the last event a reader can see. Events that
+    /// become visible later all lie after it, so following from here misses none of them.
+    pub async fn head(&self) -> Result<Cursor> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, position FROM events \
+             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id DESC, position DESC LIMIT 1",
+        )
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.map_or(Cursor::START, |(transaction_id, position)| Cursor { transaction_id, position }))
+    }
+
+    /// Follows the feed from `after` without a checkpoint of its own: a live reader (a watch
+    /// stream, a catch-up export) that keeps its place only in memory. Its `commit` must not be
+    /// called (it would save a checkpoint under the empty name).
+    pub async fn follow(&self, after: Cursor, batch_size: usize) -> Subscription {
+        let waiter = self.waiter().await;
+        Subscription {
+            feed: self.clone(),
+            name: String::new(),
+            read: after,
+            committed: after,
+            batch_size: batch_size.max(1),
+            waiter,
+        }
+    }
+
     /// Tries to become the single active instance for `name` across replicas: a session-level
     /// advisory lock held on a dedicated connection for as long as the returned lock lives.
     pub async fn try_lead(&self, name: &str) -> Result<Option<LeaderLock>> {

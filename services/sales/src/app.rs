@@ -19,6 +19,8 @@ use cqrs_es::Aggregate;
 use sentra_auth::{BrandRole, Caller, permissions as perm};
 use sentra_event_store::{EventStore, Loaded};
 use sentra_kernel::{Kernel, check_etag};
+
+use crate::watch::{LeadWatch, PipelineWatch};
 use uuid::Uuid;
 
 use crate::commands::{CreateLead, UpdateLead};
@@ -44,6 +46,7 @@ fn manages(who: &Caller, brand: Uuid) -> bool {
 pub struct Sales {
     kernel: Kernel,
     brands: Arc<Directory>,
+    watch: PipelineWatch,
 }
 
 /// Decides `command` on `loaded` and returns the events (applied to `loaded.state`).
@@ -57,7 +60,22 @@ async fn decide<A: Aggregate<Services = ()>>(
 impl Sales {
     /// The service over `store`, asking Tenancy through `brands`.
     pub fn new(store: EventStore, brands: Arc<Directory>) -> Self {
-        Self { kernel: Kernel::new(store, brands.clone(), IDS, "system:sales"), brands }
+        Self {
+            kernel: Kernel::new(store, brands.clone(), IDS, "system:sales"),
+            brands,
+            watch: PipelineWatch::default(),
+        }
+    }
+
+    /// The fan-out of live lead changes; the application runs its feed follower.
+    pub fn pipeline_watch(&self) -> &PipelineWatch {
+        &self.watch
+    }
+
+    /// Starts watching changes to the leads the caller may read (of `brand` only, if given).
+    pub async fn watch_leads(&self, who: &Caller, brand: Option<Uuid>) -> Result<LeadWatch> {
+        let brands = self.readable_brands(who, perm::LEAD_READ, brand).await?;
+        Ok(LeadWatch::new(self.watch.subscribe(), who.tenant(), brands))
     }
 
     /// The event store (queries read its pool).

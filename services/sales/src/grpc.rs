@@ -235,6 +235,8 @@ fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
 pub struct SalesApi {
     /// The application.
     pub sales: Sales,
+    /// How often a quiet `WatchPipeline` stream sends a keep-alive.
+    pub keepalive: std::time::Duration,
 }
 
 impl SalesApi {
@@ -333,8 +335,43 @@ fn history(events: &[sentra_event_store::RecordedEvent]) -> Result<Vec<pb::LeadH
     Ok(entries)
 }
 
+/// The stream of `WatchPipeline`.
+pub type WatchPipelineStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::WatchPipelineResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl SalesService for SalesApi {
+    type WatchPipelineStream = WatchPipelineStream;
+
+    async fn watch_pipeline(&self, request: Request<pb::WatchPipelineRequest>) -> Reply<WatchPipelineStream> {
+        use futures::StreamExt;
+        let who = caller(&request)?;
+        let brand = c::optional_id("brand_id", &request.get_ref().brand_id)?;
+        let watch = self.sales.watch_leads(&who, brand).await?;
+        // The first message says the watch is on: what a client lists after it, it will not miss.
+        let ready = futures::stream::once(async { Ok(pb::WatchPipelineResponse::default()) });
+        let keepalive = self.keepalive;
+        let changes = futures::stream::unfold(Some(watch), move |watch| async move {
+            let mut watch = watch?;
+            let Ok(next) = tokio::time::timeout(keepalive, watch.next()).await else {
+                let message = pb::WatchPipelineResponse { keepalive: true, ..Default::default() };
+                return Some((Ok(message), Some(watch)));
+            };
+            match next {
+                Ok(Some(change)) => {
+                    let message = pb::WatchPipelineResponse {
+                        lead: Some(lead_pb(&change.lead)),
+                        event_type: change.event_type.clone(),
+                        keepalive: false,
+                    };
+                    Some((Ok(message), Some(watch)))
+                }
+                Ok(None) => None,
+                Err(behind) => Some((Err(Status::unavailable(behind.to_string())), None)),
+            }
+        });
+        Ok(Response::new(ready.chain(changes).boxed()))
+    }
     async fn create_lead(&self, request: Request<pb::CreateLeadRequest>) -> Reply<pb::CreateLeadResponse> {
         let who = caller(&request)?;
         let cmd = CreateLead::try_from(request.into_inner())?;

@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod integration;
 pub mod projections;
 pub mod queries;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -68,6 +69,9 @@ pub struct Config {
     pub client_tls: sentra_runtime::tls::ClientTls,
     /// Deadline of each call to Tenancy (brand checks, members, signing keys), in seconds.
     pub tenancy_timeout_secs: f64,
+    /// A quiet `WatchPipeline` stream sends a keep-alive this often, in seconds, so proxies
+    /// (Envoy's 5-minute stream idle timeout, load balancers) keep it open.
+    pub watch_keepalive_secs: f64,
 }
 
 impl Default for Config {
@@ -82,6 +86,7 @@ impl Default for Config {
             tenancy_url: "http://127.0.0.1:3001".into(),
             client_tls: sentra_runtime::tls::ClientTls::default(),
             tenancy_timeout_secs: 2.0,
+            watch_keepalive_secs: 25.0,
         }
     }
 }
@@ -231,8 +236,13 @@ impl Application {
         let auth = AuthLayer::new(verifier);
         let sales =
             Sales::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())));
-        let routes =
-            tonic::service::Routes::new(tower::Layer::layer(&auth, SalesServiceServer::new(SalesApi { sales })));
+        let watch = sales.pipeline_watch().clone();
+        let keepalive =
+            Duration::try_from_secs_f64(self.config.watch_keepalive_secs).unwrap_or(Duration::from_secs(25));
+        let routes = tonic::service::Routes::new(tower::Layer::layer(
+            &auth,
+            SalesServiceServer::new(SalesApi { sales, keepalive }),
+        ));
 
         // Background work stops with the server, once it has drained.
         let mut background = Background::new();
@@ -246,6 +256,8 @@ impl Application {
         let (store, stop) = (self.store.clone(), background.stopped());
         background
             .spawn("orders projection", async move { ProjectionRunner::new(&store, OrdersProjection).run(stop).await });
+        let (store, stop) = (self.store.clone(), background.stopped());
+        background.spawn("pipeline watch", async move { watch.run(store, stop).await });
         // The feed is the outbox: the relay publishes every Sales event to the bus.
         let broker = BrokerConfig::from(&self.config.amqp);
         let relay = FeedRelay::new(&self.store, "sales", RelayConfig::new(broker))

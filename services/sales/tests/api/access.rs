@@ -227,6 +227,10 @@ async fn every_rpc(
                 .await,
             ),
         ),
+        (
+            "WatchPipeline",
+            code(s.watch_pipeline(bearer(token, pb::WatchPipelineRequest { brand_id: brand.into() })).await),
+        ),
     ]
 }
 
@@ -302,7 +306,10 @@ async fn another_brand_and_a_viewer_are_refused() {
 
     // A viewer of Alpha reads everything and writes nothing.
     for (rpc, result) in every_rpc(&mut s, &agency.viewer.1, &agency.alpha, &lead, &client, &order).await {
-        let read = matches!(rpc, "GetLead" | "GetLeadHistory" | "GetClient" | "GetOrder" | "GetPipelineSummary");
+        let read = matches!(
+            rpc,
+            "GetLead" | "GetLeadHistory" | "GetClient" | "GetOrder" | "GetPipelineSummary" | "WatchPipeline"
+        );
         if read {
             assert_eq!(result, Ok(()), "viewer {rpc}");
         } else {

@@ -64,6 +64,8 @@ pub async fn spawn() -> World {
     sales.amqp.prefix = sentra_testkit::unique_prefix("sales");
     sales.health.interval = Duration::from_millis(200);
     sales.shutdown.drain = Duration::ZERO;
+    // Quiet watch streams send keep-alives often, so a test sees them (see watch.rs).
+    sales.watch_keepalive_secs = 0.3;
     sales.tenancy_url = format!("http://{tenancy_addr}");
     let sales_app = sentra_sales::Application::build(sales).await.expect("sales builds");
     let sales_addr = sales_app.local_addr();

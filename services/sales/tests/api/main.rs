@@ -7,6 +7,7 @@ mod helpers;
 mod hostile;
 mod pipeline;
 mod rules;
+mod watch;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { LeadSchema, LeadStage, type Lead } from '@sentra/shared/gen/sentra/sales/v1/resources_pb';
-import { arrangeColumns, moveLead, planMove, type MoveApi } from './logic';
+import { arrangeColumns, matchesFilters, moveLead, planMove, type MoveApi } from './logic';
 
 const S = LeadStage;
 
@@ -90,5 +90,35 @@ describe('arrangeColumns', () => {
     const later = arrangeColumns([lead('a', S.QUALIFIED, '"3"')], moved, [S.NEW, S.CONTACTED, S.QUALIFIED]);
     expect(later.get(S.QUALIFIED)!.map((l) => l.id)).toEqual(['a']);
     expect(later.get(S.CONTACTED)).toEqual([]);
+  });
+});
+
+describe('matchesFilters', () => {
+  const card = create(LeadSchema, {
+    id: 'l1',
+    brandId: 'b1',
+    assigneeId: 'u1',
+    contactName: 'Zoë Ångström',
+    email: 'zoe@fjord.example',
+    company: 'Fjord AB',
+  });
+  const none = { brandId: '', assigneeId: '', query: '' };
+
+  it('keeps every lead without filters', () => {
+    expect(matchesFilters(card, none)).toBe(true);
+  });
+
+  it('filters by brand and assignee exactly', () => {
+    expect(matchesFilters(card, { ...none, brandId: 'b1' })).toBe(true);
+    expect(matchesFilters(card, { ...none, brandId: 'b2' })).toBe(false);
+    expect(matchesFilters(card, { ...none, assigneeId: 'u1' })).toBe(true);
+    expect(matchesFilters(card, { ...none, assigneeId: 'u2' })).toBe(false);
+  });
+
+  it('finds the query in the name, email or company, ignoring case', () => {
+    expect(matchesFilters(card, { ...none, query: 'ÅNGSTRÖM' })).toBe(true);
+    expect(matchesFilters(card, { ...none, query: 'fjord.example' })).toBe(true);
+    expect(matchesFilters(card, { ...none, query: ' fjord ab ' })).toBe(true);
+    expect(matchesFilters(card, { ...none, query: 'acme' })).toBe(false);
   });
 });

@@ -74,7 +74,7 @@ export async function moveLead(api: MoveApi, lead: Lead, to: LeadStage): Promise
 }
 
 /** A lead's version, from its etag (`"7"`). */
-function version(lead: Lead): number {
+export function version(lead: Lead): number {
   return Number(lead.etag.replaceAll('"', '')) || 0;
 }
 
@@ -97,4 +97,24 @@ export function arrangeColumns(fetched: Lead[], overrides: ReadonlyMap<string, L
   const created = (l: Lead) => (l.createTime ? Number(l.createTime.seconds) * 1e3 + l.createTime.nanos / 1e6 : 0);
   for (const list of columns.values()) list.sort((a, b) => created(b) - created(a) || a.id.localeCompare(b.id));
   return columns;
+}
+
+/** What the board lists: the same filters `ListLeads` applies, empty meaning "any". */
+export interface BoardFilters {
+  brandId: string;
+  assigneeId: string;
+  query: string;
+}
+
+/**
+ * Whether `lead` belongs on a board with `filters`, by the rules `ListLeads` uses (brand and
+ * assignee exact, the query a case-insensitive substring of name, email or company), so a live
+ * change can be drawn at once instead of waiting for a refetch.
+ */
+export function matchesFilters(lead: Lead, filters: BoardFilters): boolean {
+  if (filters.brandId && lead.brandId !== filters.brandId) return false;
+  if (filters.assigneeId && lead.assigneeId !== filters.assigneeId) return false;
+  const query = filters.query.trim().toLowerCase();
+  if (!query) return true;
+  return [lead.contactName, lead.email, lead.company].some((field) => field.toLowerCase().includes(query));
 }

@@ -2,7 +2,8 @@
  * The pipeline board: leads as cards in stage columns. Drag a card (or use its "Move" menu, from
  * the keyboard or on a phone) to move it; the move carries the card's etag, and if someone else
  * changed the lead meanwhile the card goes back, the lead is shown as it stands, and a message
- * says so. Dropping on Won converts, on Lost asks for a reason.
+ * says so. Dropping on Won converts, on Lost asks for a reason. The board is live: what others
+ * change appears within a second, without a reload (see `useLiveLeads`).
  */
 import { memo, useCallback, useRef, useState } from 'react';
 import {
@@ -40,7 +41,8 @@ import { formatMoney } from '@sentra/shared/money';
 import { P, canSomewhere, canWriteLead } from '@sentra/shared/permissions';
 import { ErrorAlert, PageHeader, usePrincipal, useSentra } from '@sentra/shared/ui';
 import type { Principal } from '@sentra/shared/claims';
-import { arrangeColumns, moveLead, planMove } from '../board/logic';
+import { type BoardFilters, arrangeColumns, matchesFilters, moveLead, planMove, version } from '../board/logic';
+import { useLiveLeads } from '../board/useLiveLeads';
 import { useScope } from '../layout/scope';
 import { useInvalidate, useUsers } from '../data';
 import { LeadForm } from '../leads/LeadForm';
@@ -58,11 +60,7 @@ const COLUMNS = [
 
 const PAGE = 100;
 
-interface Filters {
-  brandId: string;
-  assigneeId: string;
-  query: string;
-}
+type Filters = BoardFilters;
 
 function useColumn(stage: LeadStage, filters: Filters) {
   return useInfiniteQuery(
@@ -293,6 +291,25 @@ export default function Board() {
       return next;
     });
 
+  // Someone else's change, live: drawn at once when it belongs on this board (the newer version
+  // wins, see `arrangeColumns`); otherwise the columns are refetched to let it go.
+  const live = useLiveLeads(
+    filters.brandId,
+    (lead) => {
+      if (matchesFilters(lead, filters)) {
+        setOverrides((old) => {
+          const mine = old.get(lead.id);
+          if (mine && version(mine) > version(lead)) return old;
+          return new Map(old).set(lead.id, lead);
+        });
+      } else {
+        setOverride(lead.id, null);
+        void invalidate(SalesService);
+      }
+    },
+    () => void invalidate(SalesService),
+  );
+
   /** Draws `lead` as the server answered and refetches the columns (see `arrangeColumns`). */
   const settle = async (lead: Lead | null, id: string) => {
     setOverride(id, lead);
@@ -358,11 +375,22 @@ export default function Board() {
       <PageHeader
         title="Pipeline"
         actions={
-          canCreate && (
-            <Button onClick={() => setCreating(true)} data-testid="new-lead">
-              New lead
-            </Button>
-          )
+          <>
+            <Badge
+              variant="dot"
+              color={live ? 'green' : 'gray'}
+              data-testid="live-indicator"
+              data-live={live}
+              title={live ? 'Changes by others appear as they happen' : 'Connecting to live updates…'}
+            >
+              {live ? 'Live' : 'Connecting…'}
+            </Badge>
+            {canCreate && (
+              <Button onClick={() => setCreating(true)} data-testid="new-lead">
+                New lead
+              </Button>
+            )}
+          </>
         }
       />
       <Group mb="md" gap="sm" align="flex-end">
