@@ -367,42 +367,26 @@ impl Subscription {
 /// poll interval.
 pub(crate) struct Waiter {
     local: watch::Receiver<u64>,
-    listener: Option<PgListener>,
+    remote: watch::Receiver<u64>,
     poll_interval: Duration,
 }
 
 impl Waiter {
     async fn new(store: &EventStore, poll_interval: Duration) -> Self {
         let local = store.inner.local_wake.subscribe();
-        let listener = match listen(store).await {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                tracing::warn!(%error, "Cannot LISTEN for new events; polling only.");
-                None
-            }
-        };
-        Self { local, listener, poll_interval }
+        let remote = shared_listener(store, poll_interval).await;
+        Self { local, remote, poll_interval }
     }
 
-    /// Forgets local wake-ups so far; call before reading so a wake during the read is not lost.
+    /// Forgets wake-ups so far; call before reading so a wake during the read is not lost.
     pub(crate) fn mark_seen(&mut self) {
         self.local.borrow_and_update();
+        self.remote.borrow_and_update();
     }
 
     pub(crate) async fn wait(&mut self) {
-        let Self { local, listener, poll_interval } = self;
+        let Self { local, remote, poll_interval } = self;
         let poll = *poll_interval;
-        let remote = async {
-            match listener {
-                Some(listener) => {
-                    if let Err(error) = listener.recv().await {
-                        tracing::debug!(%error, "Event listener failed; polling.");
-                        tokio::time::sleep(poll).await;
-                    }
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
         tokio::select! {
             changed = local.changed() => {
                 // The sender lives as long as the store; if it is gone, fall back to the poll.
@@ -410,15 +394,87 @@ impl Waiter {
                     tokio::time::sleep(poll).await;
                 }
             }
-            () = remote => {}
+            changed = remote.changed() => {
+                // The listener task is gone (the store is being dropped): the poll remains.
+                if changed.is_err() {
+                    tokio::time::sleep(poll).await;
+                }
+            }
             () = tokio::time::sleep(poll) => {}
         }
     }
 }
 
-async fn listen(store: &EventStore) -> Result<PgListener> {
-    let channel: String = sqlx::query_scalar(CHANNEL_SQL).fetch_one(store.pool()).await?;
-    let mut listener = PgListener::connect_with(store.pool()).await?;
+/// A store's LISTEN task: one connection, however many feed readers (projections, relays,
+/// watches) the process runs, instead of one pooled connection held by each. Stops with the
+/// store.
+pub(crate) struct SharedListener {
+    wake: watch::Receiver<u64>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for SharedListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A receiver of the store's NOTIFY wake-ups, starting the listener on first use (and waiting,
+/// briefly, until it listens, so the first reader misses no notification).
+async fn shared_listener(store: &EventStore, retry: Duration) -> watch::Receiver<u64> {
+    let mut started = None;
+    let shared = store.inner.listener.get_or_init(|| {
+        let (wake, receiver) = watch::channel(0);
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(listen_forever(store.pool().clone(), wake, ready, retry)).abort_handle();
+        started = Some(listening);
+        SharedListener { wake: receiver, task }
+    });
+    if let Some(listening) = started {
+        // Without LISTEN the readers still poll; no reason to hold them up for long.
+        let _ = tokio::time::timeout(Duration::from_secs(2), listening).await;
+    }
+    shared.wake.clone()
+}
+
+/// Listens until aborted, reconnecting after `retry` when the connection fails.
+async fn listen_forever(
+    pool: PgPool,
+    wake: watch::Sender<u64>,
+    ready: tokio::sync::oneshot::Sender<()>,
+    retry: Duration,
+) {
+    let mut ready = Some(ready);
+    loop {
+        match listen(&pool).await {
+            Ok(mut listener) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(());
+                }
+                // Notifications may have been missed while (re)connecting: readers look again.
+                wake.send_modify(|n| *n = n.wrapping_add(1));
+                loop {
+                    match listener.recv().await {
+                        Ok(_) => wake.send_modify(|n| *n = n.wrapping_add(1)),
+                        Err(error) => {
+                            tracing::debug!(%error, "Event listener failed; reconnecting.");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                ready.take();
+                tracing::warn!(%error, "Cannot LISTEN for new events; feed readers poll until it works.");
+            }
+        }
+        tokio::time::sleep(retry).await;
+    }
+}
+
+async fn listen(pool: &PgPool) -> Result<PgListener> {
+    let channel: String = sqlx::query_scalar(CHANNEL_SQL).fetch_one(pool).await?;
+    let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(&channel).await?;
     Ok(listener)
 }

@@ -65,6 +65,9 @@ pub(crate) struct Inner {
     pub(crate) local_wake: watch::Sender<u64>,
     /// Coalescing NOTIFY sender for other processes; started on first append.
     remote_wake: OnceLock<mpsc::Sender<()>>,
+    /// The one LISTEN connection of this store, started by the first feed reader and shared by
+    /// all of them (see `feed::shared_listener`).
+    pub(crate) listener: OnceLock<crate::feed::SharedListener>,
     /// Writes concurrent appends together.
     combiner: Arc<Combiner>,
 }
@@ -128,6 +131,7 @@ impl EventStoreBuilder {
                 snapshot_every: self.snapshot_every,
                 local_wake,
                 remote_wake: OnceLock::new(),
+                listener: OnceLock::new(),
                 combiner: Combiner::new(self.append_concurrency),
             }),
         }
