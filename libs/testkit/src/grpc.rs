@@ -115,6 +115,9 @@ pub struct RawAnswer {
     pub grpc_status: Option<i32>,
     /// `grpc-message`, as sent.
     pub grpc_message: String,
+    /// The server was still streaming messages when the caller stopped reading (a
+    /// server-streaming call that was accepted; see [`raw_call_open`]).
+    pub open: bool,
 }
 
 /// Sends `body` as it is (frames and all) as a gRPC call over HTTP/2 to `addr`, with a gRPC
@@ -124,6 +127,18 @@ pub async fn raw_call(
     path: &str,
     body: bytes::Bytes,
     headers: &[(&str, &str)],
+) -> Result<RawAnswer, Box<dyn std::error::Error + Send + Sync>> {
+    raw_call_open(addr, path, body, headers, None).await
+}
+
+/// [`raw_call`] for server-streaming methods, which may never end: with `read`, stops at the first
+/// message (or after `read` without one) and reports the call as `open` if no status came.
+pub async fn raw_call_open(
+    addr: SocketAddr,
+    path: &str,
+    body: bytes::Bytes,
+    headers: &[(&str, &str)],
+    read: Option<Duration>,
 ) -> Result<RawAnswer, Box<dyn std::error::Error + Send + Sync>> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let (client, connection) = h2::client::handshake(tcp).await?;
@@ -139,11 +154,25 @@ pub async fn raw_call(
     send.send_data(body, true)?;
     let response = response.await?;
     let (parts, mut body) = response.into_parts();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-    }
-    let trailers = body.trailers().await.ok().flatten().unwrap_or_default();
+    let drain = async |body: &mut h2::RecvStream| {
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+        Ok::<_, h2::Error>(body.trailers().await.ok().flatten().unwrap_or_default())
+    };
+    let (trailers, open) = match read {
+        Some(read) => match tokio::time::timeout(read, body.data()).await {
+            // A message: the call was accepted and streams on.
+            Ok(Some(chunk)) => {
+                chunk?;
+                (http::HeaderMap::new(), true)
+            }
+            Ok(None) => (body.trailers().await.ok().flatten().unwrap_or_default(), false),
+            Err(_) => (http::HeaderMap::new(), true),
+        },
+        None => (drain(&mut body).await?, false),
+    };
     let pick = |name: &str| {
         trailers.get(name).or_else(|| parts.headers.get(name)).and_then(|v| v.to_str().ok()).map(str::to_owned)
     };
@@ -151,5 +180,6 @@ pub async fn raw_call(
         http_status: parts.status.as_u16(),
         grpc_status: pick("grpc-status").and_then(|s| s.parse().ok()),
         grpc_message: pick("grpc-message").unwrap_or_default(),
+        open: open && pick("grpc-status").is_none(),
     })
 }
