@@ -136,6 +136,19 @@ impl Feed {
         Ok(row.map_or(Cursor::START, |(transaction_id, position)| Cursor { transaction_id, position }))
     }
 
+    /// The cursor of the newest committed event. A reader whose checkpoint reached it has applied
+    /// every event committed before this call (read-your-writes for queries over projections).
+    /// Unlike [`Feed::head`] it may lie beyond what readers can see yet: while an older
+    /// transaction is still open, readers stop before its position and catch up once it ends.
+    pub async fn latest(&self) -> Result<Cursor> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1",
+        )
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.map_or(Cursor::START, |(transaction_id, position)| Cursor { transaction_id, position }))
+    }
+
     /// Follows the feed from `after` without a checkpoint of its own: a live reader (a watch
     /// stream, a catch-up export) that keeps its place only in memory. Its `commit` must not be
     /// called (it would save a checkpoint under the empty name).

@@ -43,6 +43,10 @@ pub enum AppError {
     /// Tenancy, which the services ask about brands and members, did not answer.
     #[error("tenancy unavailable ({0:?})")]
     TenancyUnavailable(tonic::Code),
+    /// A read model did not catch up with the writes before the call's wait ran out (a stalled
+    /// projection); retrying later helps.
+    #[error("the {0} read model is catching up; retry")]
+    Behind(&'static str),
     /// Something broke that the caller cannot fix.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -131,6 +135,14 @@ impl From<AppError> for Failure {
                 Failure::Unavailable {
                     reason: "TENANCY_UNAVAILABLE",
                     message: "the brand directory is unavailable; retry".into(),
+                    retry_after: Some(std::time::Duration::from_secs(1)),
+                }
+            }
+            AppError::Behind(what) => {
+                tracing::warn!(read_model = what, "A read model is behind; the call gave up waiting.");
+                Failure::Unavailable {
+                    reason: "READ_MODEL_BEHIND",
+                    message: format!("the {what} read model is catching up; retry"),
                     retry_after: Some(std::time::Duration::from_secs(1)),
                 }
             }

@@ -86,8 +86,19 @@ fn lead_pb(lead: &Loaded<Lead>) -> pb::Lead {
     }
 }
 
-fn lead_row_pb(r: LeadRow) -> pb::Lead {
-    pb::Lead {
+/// A read-table row that does not hold what the projection writes: an internal error, never a
+/// silent NEW/DRAFT or etag 0.
+fn corrupt(what: &str, value: impl std::fmt::Display) -> SalesError {
+    SalesError::internal(std::io::Error::other(format!("corrupt read-table row: {what} {value}")))
+}
+
+fn row_version(version: i64) -> Result<u64, SalesError> {
+    u64::try_from(version).map_err(|_| corrupt("version", version))
+}
+
+fn lead_row_pb(r: LeadRow) -> Result<pb::Lead, SalesError> {
+    let stage = Stage::parse(&r.stage).ok_or_else(|| corrupt("lead stage", &r.stage))?;
+    Ok(pb::Lead {
         id: r.id.to_string(),
         brand_id: r.brand_id.to_string(),
         contact_name: r.contact_name,
@@ -98,15 +109,15 @@ fn lead_row_pb(r: LeadRow) -> pb::Lead {
         estimated_value: (!r.value_currency.is_empty())
             .then_some(Money { currency_code: r.value_currency, amount_minor: r.value_minor }),
         notes: r.notes,
-        stage: stage_pb(Stage::parse(&r.stage).unwrap_or_default()).into(),
+        stage: stage_pb(stage).into(),
         assignee_id: opt_id(r.assignee_id),
         lost_reason: r.lost_reason,
         client_id: opt_id(r.client_id),
-        etag: etag_of(u64::try_from(r.version).unwrap_or(0)),
+        etag: etag_of(row_version(r.version)?),
         create_time: wire::timestamp_opt(Some(r.created_at)),
         update_time: wire::timestamp_opt(Some(r.updated_at)),
         activity_notes: Vec::new(),
-    }
+    })
 }
 
 fn client_pb(client: &Loaded<Client>) -> pb::Client {
@@ -126,8 +137,8 @@ fn client_pb(client: &Loaded<Client>) -> pb::Client {
     }
 }
 
-fn client_row_pb(r: ClientRow) -> pb::Client {
-    pb::Client {
+fn client_row_pb(r: ClientRow) -> Result<pb::Client, SalesError> {
+    Ok(pb::Client {
         id: r.id.to_string(),
         brand_id: r.brand_id.to_string(),
         contact_name: r.contact_name,
@@ -136,10 +147,10 @@ fn client_row_pb(r: ClientRow) -> pb::Client {
         company: r.company,
         lead_ids: r.lead_ids.iter().map(Uuid::to_string).collect(),
         archived: r.archived,
-        etag: etag_of(u64::try_from(r.version).unwrap_or(0)),
+        etag: etag_of(row_version(r.version)?),
         create_time: wire::timestamp_opt(Some(r.created_at)),
         update_time: wire::timestamp_opt(Some(r.updated_at)),
-    }
+    })
 }
 
 pub(crate) fn line_pb(currency: &str, l: &Line) -> pb::OrderLine {
@@ -215,9 +226,9 @@ fn order_row_pb(r: OrderRow) -> Result<pb::Order, SalesError> {
         &r.currency,
         &lines,
         totals,
-        OrderState::parse(&r.state).unwrap_or_default(),
+        OrderState::parse(&r.state).ok_or_else(|| corrupt("order state", &r.state))?,
         r.cancel_reason,
-        u64::try_from(r.version).unwrap_or(0),
+        row_version(r.version)?,
         Some(r.created_at),
         Some(r.updated_at),
     ))
@@ -405,7 +416,7 @@ impl SalesService for SalesApi {
         let (rows, next) =
             queries::list_leads(self.sales.store().pool(), who.principal.organization_id, &filter, &page).await?;
         Ok(Response::new(pb::ListLeadsResponse {
-            leads: rows.into_iter().map(lead_row_pb).collect(),
+            leads: rows.into_iter().map(lead_row_pb).collect::<Result<_, _>>()?,
             next_page_token: next_token(next),
         }))
     }
@@ -511,7 +522,7 @@ impl SalesService for SalesApi {
         )
         .await?;
         Ok(Response::new(pb::ListClientsResponse {
-            clients: rows.into_iter().map(client_row_pb).collect(),
+            clients: rows.into_iter().map(client_row_pb).collect::<Result<_, _>>()?,
             next_page_token: next_token(next),
         }))
     }
@@ -638,12 +649,9 @@ impl SalesService for SalesApi {
         let who = caller(&request)?;
         let r = request.into_inner();
         let brand = c::optional_id("brand_id", &r.brand_id)?;
-        let brands = self.sales.readable_brands(&who, sentra_auth::permissions::PIPELINE_READ, brand).await?;
         let period_start = c::timestamp("period_start", r.period_start.as_ref())?;
         let as_of = sentra_runtime::wire::micros(c::timestamp("as_of", r.as_of.as_ref())?.unwrap_or_else(Utc::now));
-        let s =
-            queries::pipeline_summary(self.sales.store(), who.principal.organization_id, &brands, period_start, as_of)
-                .await?;
+        let s = self.sales.pipeline_summary(&who, brand, period_start, as_of).await?;
         let decided = s.won + s.lost;
         let outcome = |map: BTreeMap<String, (i64, i64)>| {
             map.into_iter().map(|(key, (won, lost))| pb::OutcomeCount { key, won, lost }).collect::<Vec<_>>()

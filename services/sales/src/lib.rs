@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod integration;
 pub mod projections;
 pub mod queries;
+pub mod timeline;
 pub mod watch;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::Sales;
 use crate::grpc::SalesApi;
 use crate::projections::{ClientsProjection, LeadsProjection, OrdersProjection};
+use crate::timeline::LeadTimelineProjection;
 use sentra_directory::Directory;
 use sqlx::PgPool;
 
@@ -177,8 +179,17 @@ pub async fn rebuild_projection(config: &Config, name: &str, wait: Duration) -> 
         name if name == OrdersProjection.name() => {
             ProjectionRunner::new(&store, OrdersProjection).rebuild_when_free(wait).await?
         }
+        name if name == LeadTimelineProjection.name() => {
+            ProjectionRunner::new(&store, LeadTimelineProjection).rebuild_when_free(wait).await?
+        }
         other => {
-            let known = [LeadsProjection.name(), ClientsProjection.name(), OrdersProjection.name()].join(", ");
+            let known = [
+                LeadsProjection.name(),
+                ClientsProjection.name(),
+                OrdersProjection.name(),
+                LeadTimelineProjection.name(),
+            ]
+            .join(", ");
             return Err(StartupError::UnknownProjection(other.to_owned(), known));
         }
     };
@@ -196,6 +207,7 @@ impl Application {
             &ProjectionRunner::new(&store, LeadsProjection) as &dyn Prepare,
             &ProjectionRunner::new(&store, ClientsProjection),
             &ProjectionRunner::new(&store, OrdersProjection),
+            &ProjectionRunner::new(&store, LeadTimelineProjection),
         ] {
             runner.prepare().await?;
         }
@@ -257,6 +269,10 @@ impl Application {
         background
             .spawn("orders projection", async move { ProjectionRunner::new(&store, OrdersProjection).run(stop).await });
         let (store, stop) = (self.store.clone(), background.stopped());
+        background.spawn("lead timeline projection", async move {
+            ProjectionRunner::new(&store, LeadTimelineProjection).run(stop).await
+        });
+        let (store, stop) = (self.store.clone(), background.stopped());
         background.spawn("pipeline watch", async move { watch.run(store, stop).await });
         // The feed is the outbox: the relay publishes every Sales event to the bus.
         let broker = BrokerConfig::from(&self.config.amqp);
@@ -268,7 +284,7 @@ impl Application {
         sentra_bus::observe_projections(
             metrics,
             &self.store,
-            &[LeadsProjection.name(), ClientsProjection.name(), OrdersProjection.name()],
+            &[LeadsProjection.name(), ClientsProjection.name(), OrdersProjection.name(), LeadTimelineProjection.name()],
         );
         let stop = background.stopped();
         background.spawn("event relay", async move { relay.run(stop).await });
