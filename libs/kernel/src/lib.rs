@@ -58,6 +58,9 @@ fn changes(permission: &str) -> bool {
     !permission.ends_with(".read")
 }
 
+/// How long a read waits for its projection to catch up before answering UNAVAILABLE.
+pub const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Kernel {
     /// A kernel over `store`, asking Tenancy through `directory`. `ids` is the namespace of the
     /// service's derived ids; `system` names the actor of commands no person made (a job, a
@@ -110,6 +113,22 @@ impl Kernel {
             }
             None => Ok(who.principal.brands_with(permission)),
         }
+    }
+
+    /// Waits (up to [`CATCH_UP_WAIT`]) until `projection` has applied every event committed now,
+    /// so a query over its table includes the caller's own writes; [`AppError::Behind`] (`what`
+    /// names the read model) if it does not get there in time.
+    pub async fn caught_up(&self, projection: &str, what: &'static str) -> Result<()> {
+        let feed = self.store.feed();
+        let head = feed.latest().await?;
+        let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
+        while feed.checkpoint(projection).await? < head {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::Behind(what));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     /// The aggregate `id` of the caller's organization, or NOT_FOUND (`what` names it).

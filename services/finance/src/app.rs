@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sentra_auth::{Caller, permissions as perm};
 use sentra_directory::Directory;
+use sentra_event_store::Projection as _;
 use sentra_event_store::{EventMetadata, EventStore, EventStoreError, Loaded, decide, new_events};
 use sentra_kernel::{Kernel, check_etag};
 use sentra_money::LineAmounts;
@@ -18,6 +19,8 @@ use uuid::Uuid;
 use crate::domain::invoice::{CreditNote, Invoice, InvoiceCommand, Line, Payment};
 use crate::error::FinanceError;
 use crate::numbering::{self, Kind};
+use crate::queries;
+use crate::receivables::InvoiceTimelineProjection;
 
 type Result<T> = std::result::Result<T, FinanceError>;
 
@@ -269,6 +272,14 @@ impl Finance {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Receivables aging as of `as_of` (see [`queries::receivables`]) once the invoice timeline
+    /// has applied every event committed before the call.
+    pub async fn receivables(&self, who: &Caller, brand: Option<Uuid>, as_of: DateTime<Utc>) -> Result<queries::Aging> {
+        let brands = self.readable_brands(who, perm::RECEIVABLES_READ, brand).await?;
+        self.kernel.caught_up(InvoiceTimelineProjection.name(), "receivables").await?;
+        queries::receivables(self.store().pool(), who.tenant(), &brands, as_of).await
     }
 
     /// Brands readable with `permission`, narrowed to `brand` if given.

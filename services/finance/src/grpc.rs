@@ -318,8 +318,7 @@ impl FinanceService for FinanceApi {
     ) -> Reply<pb::GetReceivablesSummaryResponse> {
         let who = Caller::of(&request)?;
         let r = request.into_inner();
-        let brands =
-            self.finance.readable_brands(&who, perm::RECEIVABLES_READ, optional_id("brand_id", &r.brand_id)?).await?;
+        let brand = optional_id("brand_id", &r.brand_id)?;
         let as_of = match r.as_of {
             Some(t) => wire::from_timestamp(&t)
                 .ok_or_else(|| FinanceError::invalid("as_of", "must be a valid time in the years 1 to 9999"))?,
@@ -327,7 +326,7 @@ impl FinanceService for FinanceApi {
         };
         // Microseconds, like PostgreSQL, so "now" and "as of now" describe the same instant.
         let as_of = wire::micros(as_of);
-        let aging = queries::receivables(self.finance.store(), who.tenant(), &brands, as_of).await?;
+        let aging = self.finance.receivables(&who, brand, as_of).await?;
         Ok(Response::new(pb::GetReceivablesSummaryResponse {
             buckets: aging
                 .into_iter()

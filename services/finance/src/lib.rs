@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod numbering;
 pub mod projection;
 pub mod queries;
+pub mod receivables;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ use crate::app::Finance;
 use crate::consumer::OrderConfirmedHandler;
 use crate::grpc::FinanceApi;
 use crate::projection::InvoicesProjection;
+use crate::receivables::InvoiceTimelineProjection;
 use sqlx::PgPool;
 
 /// The gRPC services this binary serves.
@@ -185,8 +187,11 @@ pub async fn rebuild_projection(config: &Config, name: &str, wait: Duration) -> 
         name if name == InvoicesProjection.name() => {
             ProjectionRunner::new(&store, InvoicesProjection).rebuild_when_free(wait).await?
         }
+        name if name == InvoiceTimelineProjection.name() => {
+            ProjectionRunner::new(&store, InvoiceTimelineProjection).rebuild_when_free(wait).await?
+        }
         other => {
-            let known = [InvoicesProjection.name()].join(", ");
+            let known = [InvoicesProjection.name(), InvoiceTimelineProjection.name()].join(", ");
             return Err(StartupError::UnknownProjection(other.to_owned(), known));
         }
     };
@@ -201,6 +206,9 @@ impl Application {
         let store = EventStore::new(pool.clone());
         // Create the read table now, so queries never race the first activation.
         if let Some(active) = ProjectionRunner::new(&store, InvoicesProjection).try_activate().await? {
+            active.release().await?;
+        }
+        if let Some(active) = ProjectionRunner::new(&store, InvoiceTimelineProjection).try_activate().await? {
             active.release().await?;
         }
         let connector = sentra_runtime::tls::Connector::new(&config.client_tls)?;
@@ -250,12 +258,20 @@ impl Application {
         background.spawn("invoices projection", async move {
             ProjectionRunner::new(&store, InvoicesProjection).run(stop).await
         });
+        let (store, stop) = (self.store.clone(), background.stopped());
+        background.spawn("invoice timeline projection", async move {
+            ProjectionRunner::new(&store, InvoiceTimelineProjection).run(stop).await
+        });
         let relay = FeedRelay::new(&self.store, "finance", RelayConfig::new(broker.clone()))
             .with_mapper(Arc::new(integration::public_event));
         let metrics = self.host.metrics();
         metrics.observe_pool(&self.pool);
         relay.observe(metrics);
-        sentra_bus::observe_projections(metrics, &self.store, &[InvoicesProjection.name()]);
+        sentra_bus::observe_projections(
+            metrics,
+            &self.store,
+            &[InvoicesProjection.name(), InvoiceTimelineProjection.name()],
+        );
         let stop = background.stopped();
         background.spawn("event relay", async move { relay.run(stop).await });
         let consumer = order_consumer(&self.config, self.pool.clone(), self.store.clone()).with_metrics(metrics);

@@ -25,9 +25,6 @@ use crate::timeline::LeadTimelineProjection;
 use crate::watch::{LeadWatch, PipelineWatch};
 use chrono::{DateTime, Utc};
 use sentra_event_store::Projection as _;
-
-/// How long a read waits for its projection to catch up before answering UNAVAILABLE.
-const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 use uuid::Uuid;
 
 use crate::commands::{CreateLead, UpdateLead};
@@ -367,22 +364,8 @@ impl Sales {
         as_of: DateTime<Utc>,
     ) -> Result<queries::Summary> {
         let brands = self.readable_brands(who, perm::PIPELINE_READ, brand).await?;
-        self.caught_up(LeadTimelineProjection.name(), "pipeline").await?;
+        self.kernel.caught_up(LeadTimelineProjection.name(), "pipeline").await?;
         queries::pipeline_summary(self.store().pool(), who.tenant(), &brands, period_start, as_of).await
-    }
-
-    /// Waits (a few seconds at most) until `projection` has applied every event committed now.
-    async fn caught_up(&self, projection: &str, what: &'static str) -> Result<()> {
-        let feed = self.store().feed();
-        let head = feed.latest().await?;
-        let deadline = tokio::time::Instant::now() + CATCH_UP_WAIT;
-        while feed.checkpoint(projection).await? < head {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(SalesError::Behind(what));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        Ok(())
     }
 
     /// The brands the caller may use `permission` on, narrowed to `brand` if given.

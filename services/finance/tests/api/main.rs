@@ -10,6 +10,7 @@ mod helpers;
 mod hostile;
 mod invoices;
 mod metrics;
+mod receivables;
 
 use std::time::Duration;
 
