@@ -19,8 +19,11 @@ use uuid::Uuid;
 use crate::domain::invoice::{CreditNote, Invoice, InvoiceCommand, Line, Payment};
 use crate::error::FinanceError;
 use crate::numbering::{self, Kind};
+use crate::projection::InvoicesProjection;
 use crate::queries;
+use crate::queries::Balance;
 use crate::receivables::InvoiceTimelineProjection;
+use std::collections::BTreeMap;
 
 type Result<T> = std::result::Result<T, FinanceError>;
 
@@ -272,6 +275,15 @@ impl Finance {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// A client's balances per currency (see [`queries::client_balance`]) once the invoices
+    /// projection has applied every event committed before the call: a payment just recorded
+    /// shows.
+    pub async fn client_balance(&self, who: &Caller, brand: Uuid, client: Uuid) -> Result<BTreeMap<String, Balance>> {
+        self.authorize(who, perm::INVOICE_READ, brand).await?;
+        self.kernel.caught_up(InvoicesProjection.name(), "invoices").await?;
+        queries::client_balance(self.store().pool(), who.tenant(), brand, client).await
     }
 
     /// Receivables aging as of `as_of` (see [`queries::receivables`]) once the invoice timeline

@@ -295,8 +295,7 @@ impl FinanceService for FinanceApi {
         if who.principal.portal.as_ref().is_some_and(|p| p.client_id != client || p.brand_id != brand) {
             return Err(FinanceError::NotFound("client").into());
         }
-        self.finance.authorize(&who, perm::INVOICE_READ, brand).await?;
-        let balances = queries::client_balance(self.finance.store().pool(), who.tenant(), brand, client).await?;
+        let balances = self.finance.client_balance(&who, brand, client).await?;
         Ok(Response::new(pb::GetClientBalanceResponse {
             balances: balances
                 .into_iter()
