@@ -107,6 +107,37 @@ impl Feed {
         })
     }
 
+    /// Every subscriber with a checkpoint (projections, relays), with its lag and, for
+    /// projections, the database session holding its single-instance lock: what
+    /// `sentra-ctl projections status` prints.
+    pub async fn subscribers(&self) -> Result<Vec<SubscriberStatus>> {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT subscriber FROM subscriber_checkpoints ORDER BY subscriber")
+                .fetch_all(self.store.pool())
+                .await?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let lag = self.lag(&name).await?;
+            // A bigint advisory lock shows in pg_locks as two 32-bit halves (objsubid 1).
+            let leader: Option<(i32, Option<String>)> = sqlx::query_as(
+                "SELECT l.pid, host(a.client_addr) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)
+                 LIMIT 1",
+            )
+            .bind(lock_key(&format!("projection:{name}")))
+            .fetch_optional(self.store.pool())
+            .await?;
+            let leader = leader.map(|(pid, addr)| match addr {
+                Some(addr) => format!("pid {pid} from {addr}"),
+                None => format!("pid {pid} (local socket)"),
+            });
+            out.push(SubscriberStatus { name, lag, leader });
+        }
+        Ok(out)
+    }
+
     /// Subscribes from `subscriber`'s checkpoint. This is what the outbox relay uses: read a
     /// batch, publish it, [`Subscription::commit`]. Run one relay per subscriber name (see
     /// [`Feed::try_lead`]).
@@ -178,6 +209,18 @@ impl Feed {
     pub(crate) async fn waiter(&self) -> Waiter {
         Waiter::new(&self.store, self.poll_interval).await
     }
+}
+
+/// A feed subscriber as operators see it ([`Feed::subscribers`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubscriberStatus {
+    /// The subscriber (`sales.leads`, `sentra-bus.relay`).
+    pub name: String,
+    /// Its position and how far behind the feed it is.
+    pub lag: Lag,
+    /// The session holding its projection lock (`pid 4711 from 10.0.0.7`); `None` when no
+    /// replica runs it, or for subscribers that are not projections.
+    pub leader: Option<String>,
 }
 
 /// The undecoded rows of one feed batch.

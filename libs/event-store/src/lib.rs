@@ -100,7 +100,9 @@ pub use async_trait::async_trait;
 pub use combine::DEFAULT_APPEND_CONCURRENCY;
 pub use cqrs::CqrsRepository;
 pub use error::{BoxError, EventStoreError, Result};
-pub use feed::{DEFAULT_POLL_INTERVAL, Feed, LeaderLock, ReadAhead, Subscription, save_checkpoint_in};
+pub use feed::{
+    DEFAULT_POLL_INTERVAL, Feed, LeaderLock, ReadAhead, SubscriberStatus, Subscription, save_checkpoint_in,
+};
 pub use model::{
     AppendOutcome, AppendedEvent, Cursor, EventMetadata, Lag, Loaded, NewEvent, RecordedEvent, TENANT_METADATA_KEY,
     parse_tenant, require_tenant,

@@ -3,7 +3,10 @@
 //! - `sentra-ctl wait-healthy name=host:port ...` waits until every server reports SERVING.
 //! - `sentra-ctl health host:port [service]` prints one server's status.
 //! - `sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL` creates the demo agency (idempotent).
+//! - `sentra-ctl projections status DATABASE_URL [SCHEMA...]` prints each projection's and
+//!   relay's position, lag and leader (see docs/operations.md).
 
+mod projections;
 mod seed;
 
 use std::time::Duration;
@@ -13,7 +16,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL";
+const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL | sentra-ctl projections status DATABASE_URL [SCHEMA...]";
 
 async fn status(addr: &str, service: &str) -> anyhow::Result<ServingStatus> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -56,6 +59,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some((cmd, rest)) if cmd == "seed" && rest.len() == 3 => seed::seed(&rest[0], &rest[1], &rest[2]).await,
+        Some((cmd, rest)) if cmd == "projections" && rest.len() >= 2 && rest[0] == "status" => {
+            let schemas = if rest.len() > 2 { rest[2..].to_vec() } else { vec!["sales".into(), "finance".into()] };
+            print!("{}", projections::status(&rest[1], &schemas).await?);
+            Ok(())
+        }
         _ => bail!(USAGE),
     }
 }
