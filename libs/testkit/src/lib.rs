@@ -17,6 +17,7 @@ pub mod process;
 mod proxy;
 pub mod sales;
 pub mod tenancy;
+pub mod time;
 pub mod tls;
 
 pub use proxy::TcpProxy;

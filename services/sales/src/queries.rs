@@ -301,6 +301,21 @@ struct LeadFold {
     stays: Vec<(Stage, f64)>,
 }
 
+/// Per stage: leads, value per currency, seconds and number of stays.
+type StageTotals = BTreeMap<Stage, (i64, BTreeMap<String, i64>, f64, i64)>;
+
+/// Every stage in pipeline order with its count, value and average days per stay.
+fn stage_rows(mut per_stage: StageTotals) -> Vec<(Stage, i64, BTreeMap<String, i64>, f64)> {
+    Stage::ALL
+        .into_iter()
+        .map(|stage| {
+            let (count, value, secs, stays) = per_stage.remove(&stage).unwrap_or_default();
+            let days = if stays == 0 { 0.0 } else { secs / stays as f64 / 86_400.0 };
+            (stage, count, value, days)
+        })
+        .collect()
+}
+
 /// Summarizes the pipeline of `tenant` (brands `brands`, None: all) as it stood at `as_of`,
 /// counting creations, wins and losses from `period_start`, from the `lead_timeline` projection:
 /// three aggregate queries over the rows valid at `as_of`, whatever the length of the history.
@@ -358,7 +373,7 @@ pub async fn pipeline_summary(
     .await?;
 
     let mut summary = Summary { as_of, ..Summary::default() };
-    let mut per_stage: BTreeMap<Stage, (i64, BTreeMap<String, i64>, f64, i64)> = BTreeMap::new();
+    let mut per_stage = StageTotals::new();
     let stage = |name: &str| {
         Stage::parse(name).ok_or_else(|| SalesError::internal(std::io::Error::other(format!("unknown stage {name:?}"))))
     };
@@ -389,14 +404,7 @@ pub async fn pipeline_summary(
             }
         }
     }
-    summary.stages = Stage::ALL
-        .into_iter()
-        .map(|stage| {
-            let (count, value, secs, stays) = per_stage.remove(&stage).unwrap_or_default();
-            let days = if stays == 0 { 0.0 } else { secs / stays as f64 / 86_400.0 };
-            (stage, count, value, days)
-        })
-        .collect();
+    summary.stages = stage_rows(per_stage);
     Ok(summary)
 }
 
@@ -459,7 +467,7 @@ pub async fn pipeline_summary_fold(
             }
         }
     }
-    let mut per_stage: BTreeMap<Stage, (i64, BTreeMap<String, i64>, f64, i64)> = BTreeMap::new();
+    let mut per_stage = StageTotals::new();
     for lead in leads.values().filter(|l| brands.as_ref().is_none_or(|b| b.contains(&l.brand))) {
         let entry = per_stage.entry(lead.stage).or_default();
         entry.0 += 1;
@@ -480,13 +488,6 @@ pub async fn pipeline_summary_fold(
             e.3 += 1;
         }
     }
-    summary.stages = Stage::ALL
-        .into_iter()
-        .map(|stage| {
-            let (count, value, secs, stays) = per_stage.remove(&stage).unwrap_or_default();
-            let days = if stays == 0 { 0.0 } else { secs / stays as f64 / 86_400.0 };
-            (stage, count, value, days)
-        })
-        .collect();
+    summary.stages = stage_rows(per_stage);
     Ok(summary)
 }

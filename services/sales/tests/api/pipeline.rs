@@ -219,14 +219,8 @@ fn the_timeline_projection_equals_the_fold_of_the_events_at_every_instant() {
                 .await
                 .unwrap();
                 // Every event's own instant, the instants between, one before anything and now.
-                let micro = chrono::Duration::microseconds(1);
-                let mut instants = vec![times[0] - micro, chrono::Utc::now()];
-                for pair in times.windows(2) {
-                    instants.push(pair[0]);
-                    instants.push(pair[0] + (pair[1] - pair[0]) / 2);
-                    instants.push(pair[1] - micro);
-                }
-                instants.push(*times.last().unwrap());
+                let mut instants = sentra_testkit::time::around(&times);
+                instants.push(chrono::Utc::now());
                 let middle = times[times.len() / 2];
                 for as_of in instants {
                     let as_of = sentra_runtime::wire::micros(as_of);
