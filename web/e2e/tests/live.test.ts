@@ -41,3 +41,17 @@ test("another person's moves and new leads appear on an open board as they happe
   await shot(watcher, 'board-live');
   console.log(`live board: a move appeared on the other board after ${moveLatency} ms, a new lead after ${createLatency} ms`);
 });
+
+test("a lead given to a colleague turns read-only on the agent's open board at once", async () => {
+  const owner = api(a.ownerToken).sales;
+  const lead = (await owner.createLead({ lead: { brandId: a.brandId, contactName: 'Petra Passed' } })).lead!;
+  await owner.assignLead({ leadId: lead.id, assigneeId: a.agent.id });
+  const page = await (await context(browser, 1920, 1080)).newPage();
+  await signIn(page, brandUrl(a, '/app/pipeline'), a.agent.email);
+  await expect.poll(() => card(page, 'Petra Passed').getAttribute('data-writable'), { timeout: 15_000 }).toBe('true');
+  await expect.poll(() => page.getByTestId('live-indicator').getAttribute('data-live'), { timeout: 10_000 }).toBe('true');
+
+  await owner.assignLead({ leadId: lead.id, assigneeId: a.manager.id });
+  await expect.poll(() => card(page, 'Petra Passed').getAttribute('data-writable'), { timeout: 5_000 }).toBe('false');
+  expect(await card(page, 'Petra Passed').getByRole('button', { name: /Move/ }).count()).toBe(0);
+});
