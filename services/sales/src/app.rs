@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use cqrs_es::Aggregate;
 use sentra_auth::{BrandRole, Caller, permissions as perm};
-use sentra_event_store::{EventStore, Loaded};
+use sentra_event_store::{EventStore, EventStoreError, Loaded, RecordedEvent};
 use sentra_kernel::{Kernel, check_etag};
 
 use crate::queries;
@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::commands::{CreateLead, UpdateLead};
 use crate::domain::client::{Client, ClientCommand};
-use crate::domain::lead::{Lead, LeadCommand};
+use crate::domain::lead::{Lead, LeadCommand, LeadEvent};
 use crate::domain::money::LineAmounts;
 use crate::domain::order::{Line, Order, OrderCommand};
 use crate::error::SalesError;
@@ -112,6 +112,22 @@ impl Sales {
         let lead = self.load::<Lead>(who, id, "lead").await?;
         self.authorize(who, perm::LEAD_READ, lead.state.brand_id).await?;
         Ok(lead)
+    }
+
+    /// Every event of a lead the caller may read, in order: one read of the stream, whose first
+    /// event names the brand to authorize (not a load of the lead and then the same stream).
+    pub async fn lead_history(&self, who: &Caller, id: Uuid) -> Result<Vec<RecordedEvent>> {
+        let events = match self.store().read_stream(who.tenant(), "lead", &id.to_string()).await {
+            Ok(events) => events,
+            Err(EventStoreError::TenantMismatch) => return Err(SalesError::NotFound("lead")),
+            Err(other) => return Err(other.into()),
+        };
+        let Some(first) = events.first() else { return Err(SalesError::NotFound("lead")) };
+        let LeadEvent::Created { brand_id, .. } = first.decode::<LeadEvent>().map_err(SalesError::internal)? else {
+            return Err(SalesError::internal(std::io::Error::other("a lead stream that does not start with created")));
+        };
+        self.authorize(who, perm::LEAD_READ, brand_id).await?;
+        Ok(events)
     }
 
     /// A lead the caller may change (agents: only theirs or unassigned).

@@ -484,13 +484,7 @@ impl SalesService for SalesApi {
     async fn get_lead_history(&self, request: Request<pb::GetLeadHistoryRequest>) -> Reply<pb::GetLeadHistoryResponse> {
         let who = caller(&request)?;
         let id = c::id("lead_id", &request.get_ref().lead_id)?;
-        self.sales.lead(&who, id).await?;
-        let events = self
-            .sales
-            .store()
-            .read_stream(who.principal.organization_id, "lead", &id.to_string())
-            .await
-            .map_err(SalesError::from)?;
+        let events = self.sales.lead_history(&who, id).await?;
         let entries = history(&events)?;
         Ok(Response::new(pb::GetLeadHistoryResponse { entries }))
     }
