@@ -146,7 +146,7 @@ impl Feed {
         let committed = self.checkpoint(subscriber).await?;
         Ok(Subscription {
             feed: self.clone(),
-            name: subscriber.to_owned(),
+            name: Some(subscriber.to_owned()),
             read: committed,
             committed,
             batch_size: batch_size.max(1),
@@ -181,13 +181,12 @@ impl Feed {
     }
 
     /// Follows the feed from `after` without a checkpoint of its own: a live reader (a watch
-    /// stream, a catch-up export) that keeps its place only in memory. Its `commit` must not be
-    /// called (it would save a checkpoint under the empty name).
+    /// stream, a catch-up export) that keeps its place only in memory; its `commit` fails.
     pub async fn follow(&self, after: Cursor, batch_size: usize) -> Subscription {
         let waiter = self.waiter().await;
         Subscription {
             feed: self.clone(),
-            name: String::new(),
+            name: None,
             read: after,
             committed: after,
             batch_size: batch_size.max(1),
@@ -341,7 +340,8 @@ impl LeaderLock {
 /// commit: delivery is at-least-once.
 pub struct Subscription {
     feed: Feed,
-    name: String,
+    /// `None` for a [`Feed::follow`] reader, which has no checkpoint.
+    name: Option<String>,
     read: Cursor,
     committed: Cursor,
     batch_size: usize,
@@ -359,9 +359,13 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// The subscriber name.
+    /// The subscriber name (empty for a [`Feed::follow`] reader).
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_deref().unwrap_or_default()
+    }
+
+    fn checkpoint_name(&self) -> Result<&str> {
+        self.name.as_deref().ok_or(EventStoreError::InvalidArgument("a followed feed has no checkpoint to save"))
     }
 
     /// The position after the last event returned by `next_batch`.
@@ -396,7 +400,7 @@ impl Subscription {
 
     /// Saves the read position as the checkpoint.
     pub async fn commit(&mut self) -> Result<()> {
-        self.feed.save_checkpoint(&self.name, self.read).await?;
+        self.feed.save_checkpoint(self.checkpoint_name()?, self.read).await?;
         self.committed = self.read;
         Ok(())
     }
@@ -404,7 +408,7 @@ impl Subscription {
     /// Saves the read position inside the caller's transaction; call
     /// [`Subscription::mark_committed`] once that transaction has committed.
     pub async fn commit_in(&self, conn: &mut PgConnection) -> Result<Cursor> {
-        save_checkpoint_in(conn, &self.name, self.read).await?;
+        save_checkpoint_in(conn, self.checkpoint_name()?, self.read).await?;
         Ok(self.read)
     }
 

@@ -131,3 +131,24 @@ async fn subscription_resumes_from_its_checkpoint() {
     assert_eq!(feed.lag("relay").await.unwrap().events, 0);
     assert!(sub.poll().await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_follower_from_the_head_sees_only_later_events_and_saves_no_checkpoint() {
+    let env = env().await;
+    let tenant = tenant();
+    for i in 0..3 {
+        env.store.append(tenant, "Account", &format!("old{i}"), 0, vec![opened("x")], &meta(None)).await.unwrap();
+    }
+    wait_visible(&env.store, 3).await;
+    let feed = env.store.feed();
+    let head = feed.head().await.unwrap();
+    assert_eq!(feed.latest().await.unwrap(), head, "nothing in flight: the head is the newest event");
+    let mut follower = feed.follow(head, 10).await;
+    env.store.append(tenant, "Account", "new", 0, vec![opened("y")], &meta(None)).await.unwrap();
+    let batch = tokio::time::timeout(Duration::from_secs(10), follower.next_batch()).await.unwrap().unwrap();
+    assert_eq!(batch.iter().map(|e| e.aggregate_id.as_str()).collect::<Vec<_>>(), ["new"]);
+    assert!(follower.commit().await.is_err(), "a follower has no checkpoint to save");
+    let saved: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM subscriber_checkpoints").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(saved, 0);
+}
