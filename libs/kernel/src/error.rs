@@ -75,6 +75,12 @@ impl AppError {
     pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(error))
     }
+
+    /// Stored data that breaks what its writer guarantees (a corrupt row, a stream in an
+    /// impossible order): an internal error whose `message` goes to the log, never the caller.
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        Self::Internal(message.into().into())
+    }
 }
 
 impl From<EventStoreError> for AppError {

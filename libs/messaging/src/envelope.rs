@@ -219,7 +219,7 @@ impl Envelope {
     }
 
     /// Parses a JSON envelope body.
-    pub fn from_json(body: &[u8]) -> Result<Self> {
+    fn from_json(body: &[u8]) -> Result<Self> {
         let body: JsonBody = serde_json::from_slice(body)?;
         Ok(Self {
             event_id: body.event_id,

@@ -153,8 +153,7 @@ pub async fn receivables(
     for (brand, currency, bucket, balance, count) in rows {
         let entry = aging.entry((brand, currency)).or_default();
         let slot = usize::try_from(bucket).ok().and_then(|b| entry.0.get_mut(b));
-        let slot =
-            slot.ok_or_else(|| FinanceError::internal(std::io::Error::other(format!("aging bucket {bucket}"))))?;
+        let slot = slot.ok_or_else(|| FinanceError::corrupt(format!("aging bucket {bucket}")))?;
         *slot += balance;
         entry.1 += count;
     }

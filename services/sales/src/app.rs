@@ -124,7 +124,7 @@ impl Sales {
         };
         let Some(first) = events.first() else { return Err(SalesError::NotFound("lead")) };
         let LeadEvent::Created { brand_id, .. } = first.decode::<LeadEvent>().map_err(SalesError::internal)? else {
-            return Err(SalesError::internal(std::io::Error::other("a lead stream that does not start with created")));
+            return Err(SalesError::corrupt("a lead stream that does not start with created"));
         };
         self.authorize(who, perm::LEAD_READ, brand_id).await?;
         Ok(events)

@@ -89,7 +89,7 @@ fn lead_pb(lead: &Loaded<Lead>) -> pb::Lead {
 /// A read-table row that does not hold what the projection writes: an internal error, never a
 /// silent NEW/DRAFT or etag 0.
 fn corrupt(what: &str, value: impl std::fmt::Display) -> SalesError {
-    SalesError::internal(std::io::Error::other(format!("corrupt read-table row: {what} {value}")))
+    SalesError::corrupt(format!("corrupt read-table row: {what} {value}"))
 }
 
 fn row_version(version: i64) -> Result<u64, SalesError> {

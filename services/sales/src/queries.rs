@@ -374,9 +374,7 @@ pub async fn pipeline_summary(
 
     let mut summary = Summary { as_of, ..Summary::default() };
     let mut per_stage = StageTotals::new();
-    let stage = |name: &str| {
-        Stage::parse(name).ok_or_else(|| SalesError::internal(std::io::Error::other(format!("unknown stage {name:?}"))))
-    };
+    let stage = |name: &str| Stage::parse(name).ok_or_else(|| SalesError::corrupt(format!("unknown stage {name:?}")));
     for (name, currency, count, value) in states {
         let entry = per_stage.entry(stage(&name)?).or_default();
         entry.0 += count;
