@@ -53,30 +53,31 @@
 //!   ([`PortalScope::client_id`]).
 //!
 // The table below is `permissions::matrix_markdown()`; a test fails when they differ.
-//! | Permission | Scope | owner | admin | member | manager | agent | finance | viewer | portal client |
-//! | --- | --- | :-: | :-: | :-: | :-: | :-: | :-: | :-: | :-: |
-//! | `tenancy.organization.read` | organization | ✓ | ✓ | ✓ |   |   |   |   |   |
-//! | `tenancy.organization.write` | organization | ✓ | ✓ |   |   |   |   |   |   |
-//! | `tenancy.brand.create` | organization | ✓ | ✓ |   |   |   |   |   |   |
-//! | `tenancy.user.read` | organization | ✓ | ✓ | ✓ |   |   |   |   |   |
-//! | `tenancy.user.write` | organization | ✓ | ✓ |   |   |   |   |   |   |
-//! | `tenancy.brand.read` | brand | ✓ | ✓ |   | ✓ | ✓ | ✓ | ✓ | ✓ |
-//! | `tenancy.brand.write` | brand | ✓ | ✓ |   | ✓ |   |   |   |   |
-//! | `tenancy.brand_access.read` | brand | ✓ | ✓ |   | ✓ | ✓ | ✓ | ✓ |   |
-//! | `tenancy.brand_access.write` | brand | ✓ | ✓ |   | ✓ |   |   |   |   |
-//! | `tenancy.portal_user.write` | brand | ✓ | ✓ |   | ✓ | ✓ |   |   |   |
-//! | `sales.lead.read` | brand | ✓ | ✓ |   | ✓ | ✓ |   | ✓ |   |
-//! | `sales.lead.write` | brand | ✓ | ✓ |   | ✓ | ✓ |   |   |   |
-//! | `sales.lead.assign` | brand | ✓ | ✓ |   | ✓ |   |   |   |   |
-//! | `sales.client.read` | brand | ✓ | ✓ |   | ✓ | ✓ | ✓ | ✓ |   |
-//! | `sales.client.write` | brand | ✓ | ✓ |   | ✓ | ✓ |   |   |   |
-//! | `sales.order.read` | brand | ✓ | ✓ |   | ✓ | ✓ | ✓ | ✓ | ✓ |
-//! | `sales.order.write` | brand | ✓ | ✓ |   | ✓ | ✓ |   |   |   |
-//! | `sales.pipeline.read` | brand | ✓ | ✓ |   | ✓ | ✓ |   | ✓ |   |
-//! | `finance.invoice.read` | brand | ✓ | ✓ |   | ✓ | ✓ | ✓ | ✓ | ✓ |
-//! | `finance.invoice.write` | brand | ✓ | ✓ |   | ✓ |   | ✓ |   |   |
-//! | `finance.payment.write` | brand | ✓ | ✓ |   | ✓ |   | ✓ |   |   |
-//! | `finance.receivables.read` | brand | ✓ | ✓ |   | ✓ |   | ✓ | ✓ |   |
+//! | Permission | Scope | owner | admin | member | analyst | manager | agent | finance | viewer | portal client |
+//! | --- | --- | :-: | :-: | :-: | :-: | :-: | :-: | :-: | :-: | :-: |
+//! | `tenancy.organization.read` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
+//! | `tenancy.organization.write` | organization | ✓ | ✓ |   |   |   |   |   |   |   |
+//! | `tenancy.brand.create` | organization | ✓ | ✓ |   |   |   |   |   |   |   |
+//! | `tenancy.user.read` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
+//! | `tenancy.user.write` | organization | ✓ | ✓ |   |   |   |   |   |   |   |
+//! | `analytics.events.read` | organization | ✓ | ✓ |   | ✓ |   |   |   |   |   |
+//! | `tenancy.brand.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | `tenancy.brand.write` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
+//! | `tenancy.brand_access.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |
+//! | `tenancy.brand_access.write` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
+//! | `tenancy.portal_user.write` | brand | ✓ | ✓ |   |   | ✓ | ✓ |   |   |   |
+//! | `sales.lead.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ |   | ✓ |   |
+//! | `sales.lead.write` | brand | ✓ | ✓ |   |   | ✓ | ✓ |   |   |   |
+//! | `sales.lead.assign` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
+//! | `sales.client.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |
+//! | `sales.client.write` | brand | ✓ | ✓ |   |   | ✓ | ✓ |   |   |   |
+//! | `sales.order.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | `sales.order.write` | brand | ✓ | ✓ |   |   | ✓ | ✓ |   |   |   |
+//! | `sales.pipeline.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ |   | ✓ |   |
+//! | `finance.invoice.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | `finance.invoice.write` | brand | ✓ | ✓ |   |   | ✓ |   | ✓ |   |   |
+//! | `finance.payment.write` | brand | ✓ | ✓ |   |   | ✓ |   | ✓ |   |   |
+//! | `finance.receivables.read` | brand | ✓ | ✓ |   |   | ✓ |   | ✓ | ✓ |   |
 
 pub mod permissions;
 pub mod roles;

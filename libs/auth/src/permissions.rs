@@ -54,6 +54,9 @@ pub const PAYMENT_WRITE: &str = "finance.payment.write";
 /// Read receivables.
 pub const RECEIVABLES_READ: &str = "finance.receivables.read";
 
+/// Replay the organization's recorded events (`ReadEvents`, `sentra-ctl events export`).
+pub const ANALYTICS_EVENTS_READ: &str = "analytics.events.read";
+
 /// Where a permission is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -90,7 +93,8 @@ pub struct Grant {
 }
 
 const OWNER_ADMIN: &[OrgRole] = &[OrgRole::Owner, OrgRole::Admin];
-const ANY_ORG_ROLE: &[OrgRole] = &[OrgRole::Owner, OrgRole::Admin, OrgRole::Member];
+const ANY_ORG_ROLE: &[OrgRole] = &[OrgRole::Owner, OrgRole::Admin, OrgRole::Member, OrgRole::Analyst];
+const ANALYSTS: &[OrgRole] = &[OrgRole::Owner, OrgRole::Admin, OrgRole::Analyst];
 
 const fn org(permission: &'static str, org_roles: &'static [OrgRole]) -> Grant {
     Grant { permission, org_roles, brand_roles: &[], portal: false, scope: Scope::Organization }
@@ -109,6 +113,7 @@ pub const MATRIX: &[Grant] = &[
     org(BRAND_CREATE, OWNER_ADMIN),
     org(USER_READ, ANY_ORG_ROLE),
     org(USER_WRITE, OWNER_ADMIN),
+    org(ANALYTICS_EVENTS_READ, ANALYSTS),
     brand(BRAND_READ, &[Manager, Agent, Finance, Viewer], true),
     brand(BRAND_WRITE, &[Manager], false),
     brand(BRAND_ACCESS_READ, &[Manager, Agent, Finance, Viewer], false),
@@ -202,11 +207,11 @@ mod tests {
     fn permissions_are_unique_and_well_formed() {
         let names: BTreeSet<_> = MATRIX.iter().map(|g| g.permission).collect();
         assert_eq!(names.len(), MATRIX.len(), "a permission is listed twice");
-        assert_eq!(MATRIX.len(), 22);
+        assert_eq!(MATRIX.len(), 23);
         for name in names {
             let parts: Vec<_> = name.split('.').collect();
             assert_eq!(parts.len(), 3, "{name}");
-            assert!(["tenancy", "sales", "finance"].contains(&parts[0]), "{name}");
+            assert!(["tenancy", "sales", "finance", "analytics"].contains(&parts[0]), "{name}");
             assert!(parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
             assert_eq!(grant(name).map(|g| g.permission), Some(name));
         }
@@ -214,10 +219,13 @@ mod tests {
     }
 
     #[test]
-    fn org_scope_rows_are_the_organization_and_users() {
+    fn org_scope_rows_are_the_organization_users_and_analytics() {
         let org_scoped: BTreeSet<_> =
             MATRIX.iter().filter(|g| g.scope == Scope::Organization).map(|g| g.permission).collect();
-        assert_eq!(org_scoped, set(&[ORGANIZATION_READ, ORGANIZATION_WRITE, BRAND_CREATE, USER_READ, USER_WRITE]));
+        assert_eq!(
+            org_scoped,
+            set(&[ORGANIZATION_READ, ORGANIZATION_WRITE, BRAND_CREATE, USER_READ, USER_WRITE, ANALYTICS_EVENTS_READ])
+        );
         for g in MATRIX.iter().filter(|g| g.scope == Scope::Organization) {
             assert!(g.brand_roles.is_empty() && !g.portal, "{}", g.permission);
         }
@@ -231,6 +239,9 @@ mod tests {
         let member: BTreeSet<_> =
             MATRIX.iter().filter(|g| g.org_roles.contains(&OrgRole::Member)).map(|g| g.permission).collect();
         assert_eq!(member, set(&[ORGANIZATION_READ, USER_READ]));
+        let analyst: BTreeSet<_> =
+            MATRIX.iter().filter(|g| g.org_roles.contains(&OrgRole::Analyst)).map(|g| g.permission).collect();
+        assert_eq!(analyst, set(&[ORGANIZATION_READ, USER_READ, ANALYTICS_EVENTS_READ]));
     }
 
     #[test]
@@ -281,12 +292,12 @@ mod tests {
         assert_eq!(lines.len(), MATRIX.len() + 2);
         assert_eq!(
             lines[0],
-            "| Permission | Scope | owner | admin | member | manager | agent | finance | viewer | portal client |"
+            "| Permission | Scope | owner | admin | member | analyst | manager | agent | finance | viewer | portal client |"
         );
         let lead_assign = lines.iter().find(|l| l.contains("`sales.lead.assign`")).unwrap();
-        assert_eq!(*lead_assign, "| `sales.lead.assign` | brand | ✓ | ✓ |   | ✓ |   |   |   |   |");
+        assert_eq!(*lead_assign, "| `sales.lead.assign` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |");
         for line in &lines {
-            assert_eq!(line.matches('|').count(), 11, "{line}");
+            assert_eq!(line.matches('|').count(), 12, "{line}");
         }
     }
 }

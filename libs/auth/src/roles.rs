@@ -18,6 +18,9 @@ pub enum OrgRole {
     Admin,
     /// Reads the organization and its users; everything brand-scoped comes from brand roles.
     Member,
+    /// A member who may also replay the organization's event history (`analytics.events.read`),
+    /// with personal data redacted unless a brand role or owner/admin role lets them read it.
+    Analyst,
 }
 
 /// Role of a staff user on one brand.
@@ -80,7 +83,7 @@ macro_rules! named {
     };
 }
 
-named!(OrgRole { Owner => "owner", Admin => "admin", Member => "member" });
+named!(OrgRole { Owner => "owner", Admin => "admin", Member => "member", Analyst => "analyst" });
 named!(BrandRole { Manager => "manager", Agent => "agent", Finance => "finance", Viewer => "viewer" });
 named!(PrincipalKind { Staff => "staff", Client => "client" });
 

@@ -8,6 +8,8 @@
 //!   loaded version as the expected one (a concurrent change is [`AppError::Stale`]).
 //! - [`Kernel::derived_id`]: ids derived from request ids, for idempotent creates.
 //! - [`check_etag`]: a stale etag is [`AppError::Stale`].
+//! - [`Kernel::read_events`] ([`replay`]): the analysts' `ReadEvents` replay of the organization's
+//!   events as public integration events, personal data redacted for analysts.
 //! - [`AppError`]: the one error type of both services, turned into statuses by the runtime's
 //!   one error table (`sentra_runtime::failure`).
 //!
@@ -25,6 +27,7 @@
 //!   FAILED_PRECONDITION `BRAND_ARCHIVED`.
 
 mod error;
+pub mod replay;
 
 pub use error::{AppError, Result};
 

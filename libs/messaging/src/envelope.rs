@@ -70,6 +70,17 @@ impl Payload {
         let schema_version = type_name.rsplit('.').nth(1).unwrap_or_default().to_owned();
         Self::Proto { type_name, schema_version, bytes: message.encode_to_vec() }
     }
+
+    /// The payload as a `google.protobuf.Any` (`type.googleapis.com/<full name>`); `None` for
+    /// JSON payloads, which have no protobuf type.
+    pub fn into_any(self) -> Option<prost_types::Any> {
+        match self {
+            Payload::Proto { type_name, bytes, .. } => {
+                Some(prost_types::Any { type_url: format!("type.googleapis.com/{type_name}"), value: bytes })
+            }
+            Payload::Json(_) => None,
+        }
+    }
 }
 
 /// One message on the bus: an integration event and what consumers need around it.

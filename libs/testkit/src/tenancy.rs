@@ -58,6 +58,25 @@ pub async fn create_brand(tenancy: &TenancyServiceClient<Channel>, token: &str, 
         .expect("the created brand")
 }
 
+/// Creates an analyst (organization role ANALYST, no brand role) as `token` (an owner or admin).
+pub async fn analyst(tenancy: &TenancyServiceClient<Channel>, token: &str, email: &str) -> pb::User {
+    let request = pb::CreateUserRequest {
+        email: email.into(),
+        display_name: "Analyst".into(),
+        org_role: pb::OrgRole::Analyst.into(),
+        password: PASSWORD.into(),
+        request_id: String::new(),
+    };
+    tenancy
+        .clone()
+        .create_user(crate::grpc::bearer(token, request))
+        .await
+        .expect("create analyst")
+        .into_inner()
+        .user
+        .expect("the created user")
+}
+
 /// A staff member `email` (password [`PASSWORD`]) holding `role` on `brand_id`, created and
 /// granted by the holder of `token`; panics if refused.
 pub async fn staff_member(

@@ -12,6 +12,7 @@ use sentra_auth::{Caller, permissions as perm};
 use sentra_directory::Directory;
 use sentra_event_store::Projection as _;
 use sentra_event_store::{EventMetadata, EventStore, EventStoreError, Loaded, decide, new_events};
+use sentra_kernel::replay::{EventQuery, EventReader};
 use sentra_kernel::{Kernel, check_etag};
 use sentra_money::LineAmounts;
 use uuid::Uuid;
@@ -284,6 +285,12 @@ impl Finance {
         self.authorize(who, perm::INVOICE_READ, brand).await?;
         self.kernel.caught_up(InvoicesProjection.name(), "invoices").await?;
         queries::client_balance(self.store().pool(), who.tenant(), brand, client).await
+    }
+
+    /// Starts replaying the organization's Finance events for an analyst (see
+    /// [`sentra_kernel::replay`]).
+    pub async fn read_events(&self, who: &Caller, query: EventQuery) -> Result<EventReader> {
+        self.kernel.read_events(who, query).await
     }
 
     /// Receivables aging as of `as_of` (see [`queries::receivables`]) once the invoice timeline

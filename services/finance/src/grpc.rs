@@ -3,6 +3,7 @@
 use chrono::{Datelike, NaiveDate, Utc};
 use sentra_auth::{Caller, permissions as perm};
 use sentra_event_store::Loaded;
+use sentra_kernel::replay::{self, EventQuery};
 use sentra_proto::sentra::finance::v1 as pb;
 use sentra_proto::sentra::finance::v1::finance_service_server::FinanceService;
 use sentra_proto::sentra::r#type::v1::{Date, Money};
@@ -16,6 +17,7 @@ use crate::boundary::{
 };
 use crate::domain::invoice::{Invoice, InvoiceCommand, Payment, Status as InvoiceStatus};
 use crate::error::FinanceError;
+use crate::integration;
 use crate::queries::{self, InvoiceFilter};
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -126,10 +128,27 @@ pub struct FinanceApi {
     pub finance: Finance,
     /// Payment terms of invoices created without terms.
     pub default_terms_days: u32,
+    /// How often a quiet following `ReadEvents` stream sends a keep-alive.
+    pub keepalive: std::time::Duration,
 }
+
+/// The stream of `ReadEvents`.
+pub type ReadEventsStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = std::result::Result<pb::ReadEventsResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl FinanceService for FinanceApi {
+    type ReadEventsStream = ReadEventsStream;
+
+    async fn read_events(&self, request: Request<pb::ReadEventsRequest>) -> Reply<ReadEventsStream> {
+        use futures::StreamExt;
+        let who = Caller::of(&request)?;
+        let query = EventQuery::try_from(request.get_ref().query.as_ref())?;
+        let reader = self.finance.read_events(&who, query).await?;
+        let wrap = |batch| pb::ReadEventsResponse { batch: Some(batch) };
+        Ok(Response::new(replay::stream(reader, "finance", integration::public_any, self.keepalive, wrap).boxed()))
+    }
+
     async fn create_invoice(&self, request: Request<pb::CreateInvoiceRequest>) -> Reply<pb::CreateInvoiceResponse> {
         let who = Caller::of(&request)?;
         let r = request.into_inner();

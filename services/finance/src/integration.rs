@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 use sentra_bus::Payload;
 use sentra_event_store::RecordedEvent;
+use sentra_kernel::AppError;
+use sentra_kernel::replay::Pii;
 use sentra_money::LineAmounts;
 use sentra_proto::sentra::finance::events::v1 as ev;
 use sentra_proto::sentra::r#type::v1::Money;
@@ -23,6 +25,14 @@ pub fn public_event(event: &RecordedEvent) -> Result<Option<Payload>, Box<dyn Er
         return Err(format!("no integration event for aggregate type {:?}", event.aggregate_type).into());
     }
     Ok(Some(invoice(event.aggregate_id.clone(), event.decode::<InvoiceEvent>()?)))
+}
+
+/// `ReadEvents`' mapper: the public event as an `Any`. Invoice events carry no personal data
+/// (clients are ids), so there is nothing to redact.
+pub fn public_any(event: &RecordedEvent, _pii: Pii) -> Result<Option<prost_types::Any>, AppError> {
+    public_event(event)
+        .map(|payload| payload.and_then(Payload::into_any))
+        .map_err(|e| AppError::corrupt(format!("event {} has no public form: {e}", event.event_id)))
 }
 
 fn time(at: DateTime<Utc>) -> Option<Timestamp> {

@@ -79,6 +79,8 @@ pub struct Config {
     pub overdue_interval_secs: f64,
     /// Seconds before a failed message is retried the first time.
     pub retry_delay_secs: f64,
+    /// Seconds between keep-alives on a quiet following `ReadEvents` stream.
+    pub watch_keepalive_secs: f64,
 }
 
 impl Default for Config {
@@ -96,6 +98,7 @@ impl Default for Config {
             default_terms_days: 30,
             overdue_interval_secs: 3600.0,
             retry_delay_secs: 1.0,
+            watch_keepalive_secs: 25.0,
         }
     }
 }
@@ -248,7 +251,9 @@ impl Application {
         );
         let finance =
             Finance::new(self.store.clone(), Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())));
-        let api = FinanceApi { finance, default_terms_days: self.config.default_terms_days };
+        let keepalive = std::time::Duration::try_from_secs_f64(self.config.watch_keepalive_secs)
+            .unwrap_or(std::time::Duration::from_secs(25));
+        let api = FinanceApi { finance, default_terms_days: self.config.default_terms_days, keepalive };
         let routes = tonic::service::Routes::new(tower::Layer::layer(&auth, FinanceServiceServer::new(api)));
 
         // Background work stops with the server, once it has drained.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use cqrs_es::Aggregate;
 use sentra_auth::{BrandRole, Caller, permissions as perm};
 use sentra_event_store::{EventStore, EventStoreError, Loaded, RecordedEvent};
+use sentra_kernel::replay::{EventQuery, EventReader};
 use sentra_kernel::{Kernel, check_etag};
 
 use crate::queries;
@@ -74,6 +75,12 @@ impl Sales {
     /// The fan-out of live lead changes; the application runs its feed follower.
     pub fn pipeline_watch(&self) -> &PipelineWatch {
         &self.watch
+    }
+
+    /// Starts replaying the organization's Sales events for an analyst (see
+    /// [`sentra_kernel::replay`]).
+    pub async fn read_events(&self, who: &Caller, query: EventQuery) -> Result<EventReader> {
+        self.kernel.read_events(who, query).await
     }
 
     /// Starts watching changes to the leads the caller may read (of `brand` only, if given).

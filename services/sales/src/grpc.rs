@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sentra_event_store::Loaded;
+use sentra_kernel::replay::{self, EventQuery};
 use sentra_proto::sentra::sales::v1 as pb;
 use sentra_proto::sentra::sales::v1::sales_service_server::SalesService;
 use sentra_proto::sentra::r#type::v1::Money;
@@ -18,6 +19,7 @@ use crate::domain::lead::{Lead, LeadCommand, LeadEvent, Stage};
 use crate::domain::money::LineAmounts;
 use crate::domain::order::{Line, Order, OrderCommand, OrderState};
 use crate::error::SalesError;
+use crate::integration;
 use crate::queries::{self, ClientRow, LeadFilter, LeadRow, OrderRow, Page};
 use sentra_auth::Caller;
 
@@ -346,6 +348,10 @@ fn history(events: &[sentra_event_store::RecordedEvent]) -> Result<Vec<pb::LeadH
     Ok(entries)
 }
 
+/// The stream of `ReadEvents`.
+pub type ReadEventsStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ReadEventsResponse, Status>> + Send>>;
+
 /// The stream of `WatchPipeline`.
 pub type WatchPipelineStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::WatchPipelineResponse, Status>> + Send>>;
@@ -353,6 +359,16 @@ pub type WatchPipelineStream =
 #[tonic::async_trait]
 impl SalesService for SalesApi {
     type WatchPipelineStream = WatchPipelineStream;
+    type ReadEventsStream = ReadEventsStream;
+
+    async fn read_events(&self, request: Request<pb::ReadEventsRequest>) -> Reply<ReadEventsStream> {
+        use futures::StreamExt;
+        let who = caller(&request)?;
+        let query = EventQuery::try_from(request.get_ref().query.as_ref())?;
+        let reader = self.sales.read_events(&who, query).await?;
+        let wrap = |batch| pb::ReadEventsResponse { batch: Some(batch) };
+        Ok(Response::new(replay::stream(reader, "sales", integration::public_any, self.keepalive, wrap).boxed()))
+    }
 
     async fn watch_pipeline(&self, request: Request<pb::WatchPipelineRequest>) -> Reply<WatchPipelineStream> {
         use futures::StreamExt;

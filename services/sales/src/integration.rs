@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 use sentra_bus::Payload;
 use sentra_event_store::RecordedEvent;
+use sentra_kernel::AppError;
+use sentra_kernel::replay::Pii;
 use sentra_proto::sentra::sales::events::v1 as ev;
 use sentra_runtime::wire;
 use uuid::Uuid;
@@ -23,14 +25,26 @@ use crate::grpc::{line_pb, money, stage_pb};
 /// The integration event of a recorded Sales event. Every Sales event is public, so the answer is
 /// never `None` for the aggregates below; an unknown aggregate type (none today) is kept in.
 pub fn public_event(event: &RecordedEvent) -> Result<Option<Payload>, Box<dyn Error + Send + Sync>> {
+    public_event_for(event, Pii::Keep)
+}
+
+/// [`public_event`] with personal data kept or redacted: what `ReadEvents` sends an analyst.
+pub fn public_event_for(event: &RecordedEvent, pii: Pii) -> Result<Option<Payload>, Box<dyn Error + Send + Sync>> {
     let id = event.aggregate_id.clone();
     let payload = match event.aggregate_type.as_str() {
-        "lead" => lead(id, event.decode::<LeadEvent>()?),
-        "client" => client(id, event.decode::<ClientEvent>()?),
+        "lead" => lead(id, event.decode::<LeadEvent>()?, pii),
+        "client" => client(id, event.decode::<ClientEvent>()?, pii),
         "order" => order(id, event.decode::<OrderEvent>()?),
         other => return Err(format!("no integration event for aggregate type {other:?}").into()),
     };
     Ok(Some(payload))
+}
+
+/// `ReadEvents`' mapper: the public event as an `Any`, personal data kept or redacted.
+pub fn public_any(event: &RecordedEvent, pii: Pii) -> Result<Option<prost_types::Any>, AppError> {
+    public_event_for(event, pii)
+        .map(|payload| payload.and_then(Payload::into_any))
+        .map_err(|e| AppError::corrupt(format!("event {} has no public form: {e}", event.event_id)))
 }
 
 fn time(at: DateTime<Utc>) -> Option<Timestamp> {
@@ -41,8 +55,13 @@ fn id_text(id: Option<Uuid>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
 }
 
-fn contact(c: Contact) -> Option<ev::Contact> {
-    Some(ev::Contact { name: c.contact_name, email: c.email, phone: c.phone, company: c.company })
+/// A contact's public form; redaction clears what names a person (the company stays: it is the
+/// business, not personal data).
+fn contact(c: Contact, pii: Pii) -> Option<ev::Contact> {
+    Some(match pii {
+        Pii::Keep => ev::Contact { name: c.contact_name, email: c.email, phone: c.phone, company: c.company },
+        Pii::Redact => ev::Contact { company: c.company, ..ev::Contact::default() },
+    })
 }
 
 fn value(v: &Value) -> Option<sentra_proto::sentra::r#type::v1::Money> {
@@ -60,13 +79,13 @@ fn amounts(currency: &str, lines: &[Line], totals: LineAmounts) -> Option<ev::Or
     })
 }
 
-fn lead(lead_id: String, event: LeadEvent) -> Payload {
+fn lead(lead_id: String, event: LeadEvent, pii: Pii) -> Payload {
     match event {
         LeadEvent::Created { brand_id, contact: c, source, estimated_value, notes, assignee_id, at } => {
             Payload::proto(&ev::LeadCreated {
                 lead_id,
                 brand_id: brand_id.to_string(),
-                contact: contact(c),
+                contact: contact(c, pii),
                 source,
                 estimated_value: value(&estimated_value),
                 notes,
@@ -76,7 +95,7 @@ fn lead(lead_id: String, event: LeadEvent) -> Payload {
         }
         LeadEvent::Updated { contact: c, source, estimated_value, notes, at } => Payload::proto(&ev::LeadUpdated {
             lead_id,
-            contact: contact(c),
+            contact: contact(c, pii),
             source,
             estimated_value: value(&estimated_value),
             notes,
@@ -112,12 +131,12 @@ fn lead(lead_id: String, event: LeadEvent) -> Payload {
     }
 }
 
-fn client(client_id: String, event: ClientEvent) -> Payload {
+fn client(client_id: String, event: ClientEvent, pii: Pii) -> Payload {
     match event {
         ClientEvent::Created { brand_id, contact: c, lead_id, at } => Payload::proto(&ev::ClientCreated {
             client_id,
             brand_id: brand_id.to_string(),
-            contact: contact(c),
+            contact: contact(c, pii),
             lead_id: lead_id.to_string(),
             occur_time: time(at),
         }),
@@ -125,7 +144,7 @@ fn client(client_id: String, event: ClientEvent) -> Payload {
             Payload::proto(&ev::ClientLeadMerged { client_id, lead_id: lead_id.to_string(), occur_time: time(at) })
         }
         ClientEvent::Updated { contact: c, at } => {
-            Payload::proto(&ev::ClientUpdated { client_id, contact: contact(c), occur_time: time(at) })
+            Payload::proto(&ev::ClientUpdated { client_id, contact: contact(c, pii), occur_time: time(at) })
         }
         ClientEvent::Archived { at } => Payload::proto(&ev::ClientArchived { client_id, occur_time: time(at) }),
     }

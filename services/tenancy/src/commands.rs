@@ -40,8 +40,9 @@ fn org_role(field: &'static str, value: i32) -> Result<OrgRole> {
     match pb::OrgRole::try_from(value) {
         Ok(pb::OrgRole::Admin) => Ok(OrgRole::Admin),
         Ok(pb::OrgRole::Member) => Ok(OrgRole::Member),
+        Ok(pb::OrgRole::Analyst) => Ok(OrgRole::Analyst),
         Ok(pb::OrgRole::Owner) => Err(TenancyError::invalid(field, "OWNER is held only by the organization's creator")),
-        _ => Err(TenancyError::invalid(field, "must be ADMIN or MEMBER")),
+        _ => Err(TenancyError::invalid(field, "must be ADMIN, MEMBER or ANALYST")),
     }
 }
 

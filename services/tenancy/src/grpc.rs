@@ -51,6 +51,7 @@ fn user_pb(u: directory::User) -> pb::User {
     let org_role = match u.org_role.as_str() {
         "owner" => pb::OrgRole::Owner,
         "admin" => pb::OrgRole::Admin,
+        "analyst" => pb::OrgRole::Analyst,
         _ => pb::OrgRole::Member,
     };
     let state = match u.state.as_str() {

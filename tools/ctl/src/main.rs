@@ -5,7 +5,11 @@
 //! - `sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL` creates the demo agency (idempotent).
 //! - `sentra-ctl projections status DATABASE_URL [SCHEMA...]` prints each projection's and
 //!   relay's position, lag and leader (see docs/operations.md).
+//! - `sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet
+//!   --out PATH [filters]` copies a context's event history for analysts, resumably (see
+//!   docs/analytics.md).
 
+mod export;
 mod projections;
 mod seed;
 
@@ -16,7 +20,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL | sentra-ctl projections status DATABASE_URL [SCHEMA...]";
+const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL | sentra-ctl projections status DATABASE_URL [SCHEMA...] | sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet --out PATH [...]";
 
 async fn status(addr: &str, service: &str) -> anyhow::Result<ServingStatus> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -62,6 +66,15 @@ async fn main() -> anyhow::Result<()> {
         Some((cmd, rest)) if cmd == "projections" && rest.len() >= 2 && rest[0] == "status" => {
             let schemas = if rest.len() > 2 { rest[2..].to_vec() } else { vec!["sales".into(), "finance".into()] };
             print!("{}", projections::status(&rest[1], &schemas).await?);
+            Ok(())
+        }
+        Some((cmd, rest)) if cmd == "events" && rest.first().is_some_and(|c| c == "export") => {
+            let export = export::Export::from_args(&rest[1..])?;
+            let summary = export::export(&export).await?;
+            println!(
+                "exported {} events after {:?}; last position {}",
+                summary.written, summary.resumed_after, summary.last_position
+            );
             Ok(())
         }
         _ => bail!(USAGE),

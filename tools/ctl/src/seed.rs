@@ -199,6 +199,17 @@ pub async fn seed(tenancy_url: &str, sales_url: &str, finance_url: &str) -> anyh
         ));
     }
 
+    // An analyst: replays the event history (sentra-ctl events export), personal data redacted.
+    let analyst = tpb::CreateUserRequest {
+        email: "nina@urbanquill.example".into(),
+        display_name: "Nina Analyst".into(),
+        org_role: tpb::OrgRole::Analyst.into(),
+        password: PASSWORD.into(),
+        request_id: "demo-seed-user-nina@urbanquill.example".into(),
+    };
+    tolerate(t.create_user(bearer(&owner, analyst)?).await).context("create the demo analyst")?;
+    logins.push(("nina@urbanquill.example".into(), "analyst (event export, no personal data)".into()));
+
     // A few leads on the first brand, so the dashboard is not empty.
     let sales = Channel::from_shared(sales_url.to_owned())?.connect().await.context("connect to sales")?;
     let mut s = SalesServiceClient::new(sales);

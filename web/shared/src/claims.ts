@@ -6,7 +6,7 @@
  * to offer: which brands, which actions, when to refresh.
  */
 
-export type OrgRole = 'owner' | 'admin' | 'member';
+export type OrgRole = 'owner' | 'admin' | 'member' | 'analyst';
 export type BrandRole = 'manager' | 'agent' | 'finance' | 'viewer';
 
 /** A signed-in staff user or portal client, as the access token describes them. */

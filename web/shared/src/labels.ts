@@ -91,6 +91,7 @@ export const ORG_ROLE_LABEL: Record<OrgRole, string> = {
   [OrgRole.OWNER]: 'Owner',
   [OrgRole.ADMIN]: 'Admin',
   [OrgRole.MEMBER]: 'Member',
+  [OrgRole.ANALYST]: 'Analyst',
 };
 
 export const USER_STATE_LABEL: Record<UserState, string> = {

@@ -11,6 +11,7 @@ mod hostile;
 mod invoices;
 mod metrics;
 mod receivables;
+mod replay;
 
 use std::time::Duration;
 

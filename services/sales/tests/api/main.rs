@@ -6,6 +6,7 @@ mod flow;
 mod helpers;
 mod hostile;
 mod pipeline;
+mod replay;
 mod rules;
 mod watch;
 

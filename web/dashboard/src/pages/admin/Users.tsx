@@ -63,7 +63,7 @@ function NewUser({ onClose }: { onClose: () => void }) {
         <Select
           label="Organization role"
           description="Members get their rights from brand roles; admins hold every right."
-          data={[OrgRole.MEMBER, OrgRole.ADMIN].map((r) => ({ value: String(r), label: ORG_ROLE_LABEL[r] }))}
+          data={[OrgRole.MEMBER, OrgRole.ANALYST, OrgRole.ADMIN].map((r) => ({ value: String(r), label: ORG_ROLE_LABEL[r] }))}
           value={f.role}
           onChange={(v) => setF({ ...f, role: v ?? String(OrgRole.MEMBER) })}
           allowDeselect={false}
