@@ -5,6 +5,8 @@
 //! - `sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL` creates the demo agency (idempotent).
 //! - `sentra-ctl projections status DATABASE_URL [SCHEMA...]` prints each projection's and
 //!   relay's position, lag and leader (see docs/operations.md).
+//! - `sentra-ctl login URL EMAIL` prints an access token (password from `$SENTRA_PASSWORD`), for
+//!   `SENTRA_TOKEN` of the export below.
 //! - `sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet
 //!   --out PATH [filters]` copies a context's event history for analysts, resumably (see
 //!   docs/analytics.md).
@@ -20,7 +22,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL | sentra-ctl projections status DATABASE_URL [SCHEMA...] | sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet --out PATH [...]";
+const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL | sentra-ctl projections status DATABASE_URL [SCHEMA...] | sentra-ctl login URL EMAIL | sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet --out PATH [...]";
 
 async fn status(addr: &str, service: &str) -> anyhow::Result<ServingStatus> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -66,6 +68,13 @@ async fn main() -> anyhow::Result<()> {
         Some((cmd, rest)) if cmd == "projections" && rest.len() >= 2 && rest[0] == "status" => {
             let schemas = if rest.len() > 2 { rest[2..].to_vec() } else { vec!["sales".into(), "finance".into()] };
             print!("{}", projections::status(&rest[1], &schemas).await?);
+            Ok(())
+        }
+        Some((cmd, rest)) if cmd == "login" && rest.len() == 2 => {
+            let password = std::env::var("SENTRA_PASSWORD").context("set SENTRA_PASSWORD to the password")?;
+            let channel = tonic::transport::Endpoint::from_shared(rest[0].clone())?.connect().await?;
+            let mut auth = sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient::new(channel);
+            println!("{}", seed::login_with(&mut auth, &rest[1], &password, "").await?);
             Ok(())
         }
         Some((cmd, rest)) if cmd == "events" && rest.first().is_some_and(|c| c == "export") => {

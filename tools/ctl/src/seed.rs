@@ -33,7 +33,17 @@ fn tolerate<T>(result: Result<tonic::Response<T>, tonic::Status>) -> anyhow::Res
 }
 
 async fn login(auth: &mut AuthServiceClient<Channel>, email: &str, host: &str) -> anyhow::Result<String> {
-    let request = tpb::LoginRequest { email: email.into(), password: PASSWORD.into(), host: host.into() };
+    login_with(auth, email, PASSWORD, host).await
+}
+
+/// Signs in as `email` and returns the access token.
+pub async fn login_with(
+    auth: &mut AuthServiceClient<Channel>,
+    email: &str,
+    password: &str,
+    host: &str,
+) -> anyhow::Result<String> {
+    let request = tpb::LoginRequest { email: email.into(), password: password.into(), host: host.into() };
     let tokens = auth.login(request).await.with_context(|| format!("login as {email}"))?.into_inner().tokens;
     Ok(tokens.context("login returned no tokens")?.access_token)
 }
