@@ -258,9 +258,6 @@ impl Projection for CountProjection {
     fn table(&self) -> &str {
         "bench_counts"
     }
-    fn create_table_sql(&self, table: &str) -> String {
-        format!("CREATE TABLE {table} (aggregate_id text PRIMARY KEY, events bigint NOT NULL)")
-    }
     async fn apply(
         &self,
         conn: &mut PgConnection,
@@ -447,6 +444,10 @@ async fn main() {
     });
 
     // Projection rebuild: replay everything into a fresh table and swap it in.
+    sqlx::query("CREATE TABLE bench_counts (aggregate_id text PRIMARY KEY, events bigint NOT NULL)")
+        .execute(store.pool())
+        .await
+        .unwrap();
     let runner = ProjectionRunner::new(&store, CountProjection).with_batch_size(1000);
     let mut active = runner.try_activate().await.unwrap().unwrap();
     let t = Instant::now();

@@ -33,6 +33,12 @@ pub enum EventStoreError {
     /// An argument is out of range or malformed (a version above `i64::MAX`, a bad table name).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// A projection's read table does not exist: the service's migrations have not run.
+    #[error("read table {0} does not exist (run the service's migrations)")]
+    MissingTable(String),
+    /// No projection has a checkpoint under this name.
+    #[error("no projection named {0}")]
+    UnknownProjection(String),
     /// A projection's `apply` failed with its own error.
     #[error("projection failed")]
     Projection(#[source] BoxError),

@@ -133,9 +133,29 @@ impl Feed {
                 Some(addr) => format!("pid {pid} from {addr}"),
                 None => format!("pid {pid} (local socket)"),
             });
-            out.push(SubscriberStatus { name, lag, leader });
+            let (version, rebuilding): (i32, Option<i64>) =
+                sqlx::query_as("SELECT version, rebuild_position FROM subscriber_checkpoints WHERE subscriber = $1")
+                    .bind(&name)
+                    .fetch_one(self.store.pool())
+                    .await?;
+            let rebuilding = rebuilding.map(|p| u64::try_from(p).unwrap_or(0));
+            out.push(SubscriberStatus { name, lag, leader, version, rebuilding });
         }
         Ok(out)
+    }
+
+    /// Asks for projection `name` to be rebuilt: its active instance (in whichever replica) starts
+    /// a background rebuild within its poll interval and swaps the new table in once caught up
+    /// (see [`crate::Projection::version`]). What `sentra-ctl projections rebuild` does.
+    pub async fn request_rebuild(&self, name: &str) -> Result<()> {
+        let updated = sqlx::query("UPDATE subscriber_checkpoints SET version = 0 WHERE subscriber = $1")
+            .bind(name)
+            .execute(self.store.pool())
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(EventStoreError::UnknownProjection(name.to_owned()));
+        }
+        Ok(())
     }
 
     /// Subscribes from `subscriber`'s checkpoint. This is what the outbox relay uses: read a
@@ -220,6 +240,10 @@ pub struct SubscriberStatus {
     /// The session holding its projection lock (`pid 4711 from 10.0.0.7`); `None` when no
     /// replica runs it, or for subscribers that are not projections.
     pub leader: Option<String>,
+    /// The projection version its table was built with (0: a rebuild was asked for; relays: 1).
+    pub version: i32,
+    /// While a background rebuild runs: the feed position the new table has reached.
+    pub rebuilding: Option<u64>,
 }
 
 /// The undecoded rows of one feed batch.

@@ -94,6 +94,7 @@ mod error;
 mod feed;
 mod model;
 mod projection;
+pub mod rows;
 mod store;
 
 pub use async_trait::async_trait;

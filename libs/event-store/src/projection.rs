@@ -1,4 +1,12 @@
 //! Projections: read tables fed from the global feed, with exactly-once effect.
+//!
+//! A read table is created by its service's migrations, like every other table; the runner only
+//! fills it. A projection has a version: when the checkpoint's version differs from the code's (a
+//! new release raised it, or `sentra-ctl projections rebuild` set it to 0), the active instance
+//! rebuilds the table in the background into a copy of the live table's shape
+//! (`CREATE TABLE … (LIKE … INCLUDING ALL)`), between its normal catch-ups, so the live table
+//! keeps serving and keeps up; once the copy has caught up, one transaction applies the last
+//! events, drops the old table, renames the copy into place and records the new version.
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,13 +30,17 @@ pub trait Projection: Send + Sync {
     /// Unique name: the checkpoint's subscriber name and the key of the single-instance lock.
     fn name(&self) -> &str;
 
-    /// The live table (a plain lower-case identifier; at most 55 characters).
+    /// The live table (a plain lower-case identifier; at most 55 characters), created by the
+    /// service's migrations. Name its indexes as PostgreSQL would (`<table>_<columns>_idx`): a
+    /// rebuild renames the copy's indexes back to those names.
     fn table(&self) -> &str;
 
-    /// DDL creating the read table under the name `table` (may be several statements). Derive every
-    /// object name from `table` or leave it to PostgreSQL, so a rebuild table can coexist with the
-    /// live one.
-    fn create_table_sql(&self, table: &str) -> String;
+    /// The version of what `apply` computes. Raise it when the same events should give different
+    /// rows (with a migration for any new shape, applied to the live table): the active instance
+    /// then rebuilds the table in the background and swaps it in.
+    fn version(&self) -> i32 {
+        1
+    }
 
     /// Applies one event to `table`.
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()>;
@@ -43,6 +55,9 @@ pub trait Projection: Send + Sync {
         Ok(())
     }
 }
+
+/// Feed batches a background rebuild applies between two catch-ups of the live table.
+const REBUILD_STEP_BATCHES: usize = 20;
 
 /// Runs one projection: single active instance across replicas, catch-up, rebuild, lag.
 pub struct ProjectionRunner<P> {
@@ -85,8 +100,10 @@ impl<P: Projection> ProjectionRunner<P> {
         self.feed.lag(self.projection.name()).await
     }
 
-    /// Becomes the active instance if no other runner (in any replica) is; creates the table and
-    /// checkpoint on first use. `None` means another instance is active.
+    /// Becomes the active instance if no other runner (in any replica) is; creates the
+    /// checkpoint on first use (a new projection starts at its code's version). `None` means
+    /// another instance is active; [`EventStoreError::MissingTable`] that the migrations have not
+    /// created the table.
     pub async fn try_activate(&self) -> Result<Option<ActiveProjection<'_, P>>> {
         let table = self.projection.table();
         check_identifier(table)?;
@@ -97,15 +114,16 @@ impl<P: Projection> ProjectionRunner<P> {
         let exists: bool =
             sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *tx).await?;
         if !exists {
-            run_script(&mut tx, &self.projection.create_table_sql(table)).await?;
+            return Err(EventStoreError::MissingTable(table.to_owned()));
         }
-        sqlx::query("INSERT INTO subscriber_checkpoints (subscriber) VALUES ($1) ON CONFLICT DO NOTHING")
+        sqlx::query("INSERT INTO subscriber_checkpoints (subscriber, version) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(self.projection.name())
+            .bind(self.projection.version())
             .execute(&mut *tx)
             .await?;
         let cursor = load_checkpoint(&mut tx, self.projection.name()).await?;
         tx.commit().await?;
-        Ok(Some(ActiveProjection { runner: self, lock, cursor }))
+        Ok(Some(ActiveProjection { runner: self, lock, cursor, rebuild: None }))
     }
 
     /// Rebuilds the projection (see [`ActiveProjection::rebuild`]) once this runner can become
@@ -153,6 +171,16 @@ impl<P: Projection> ProjectionRunner<P> {
                                 tracing::error!(projection = name, %error, "Projection batch failed; retrying.");
                             }
                         }
+                        // A rebuild advances between catch-ups, so the live table never falls
+                        // behind by more than one step while it runs.
+                        match active.rebuild_in_background().await {
+                            Ok(true) => continue,
+                            Ok(false) => {}
+                            Err(EventStoreError::Fenced) => break,
+                            Err(error) => {
+                                tracing::error!(projection = name, %error, "Projection rebuild step failed; retrying.");
+                            }
+                        }
                         tokio::select! {
                             () = &mut shutdown => return active.release().await,
                             () = waiter.wait() => {}
@@ -179,6 +207,7 @@ pub struct ActiveProjection<'a, P> {
     runner: &'a ProjectionRunner<P>,
     lock: LeaderLock,
     cursor: Cursor,
+    rebuild: Option<Cursor>,
 }
 
 impl<P> std::fmt::Debug for ActiveProjection<'_, P> {
@@ -241,57 +270,135 @@ impl<P: Projection> ActiveProjection<'_, P> {
         }
     }
 
-    /// Rebuilds the projection from the first event into `<table>_rebuild`, then in one
-    /// transaction applies the remaining tail, drops the live table, renames the new one into
-    /// place and sets the checkpoint. The live table keeps serving reads until the swap (it is not
-    /// updated meanwhile: this instance is busy rebuilding). Returns the events replayed.
+    /// Rebuilds the projection now, in the foreground (see [`ActiveProjection::rebuild_step`]):
+    /// for operators' tools and tests. Returns the events replayed.
     pub async fn rebuild(&mut self) -> Result<u64> {
+        self.start_rebuild().await?;
+        let mut replayed = 0;
+        loop {
+            let (applied, done) = self.rebuild_step(usize::MAX).await?;
+            replayed += applied;
+            if done {
+                return Ok(replayed);
+            }
+        }
+    }
+
+    /// One step of a background rebuild, if one is due (the stored version differs from the
+    /// code's) or running: `true` while it is still running (the caller goes on without waiting
+    /// for new events).
+    pub async fn rebuild_in_background(&mut self) -> Result<bool> {
+        if self.rebuild.is_none() {
+            let stored: i32 = sqlx::query_scalar("SELECT version FROM subscriber_checkpoints WHERE subscriber = $1")
+                .bind(self.runner.projection.name())
+                .fetch_one(self.runner.feed.store().pool())
+                .await?;
+            if stored == self.runner.projection.version() {
+                return Ok(false);
+            }
+            tracing::info!(
+                projection = self.runner.projection.name(),
+                from = stored,
+                to = self.runner.projection.version(),
+                "Rebuilding the projection in the background."
+            );
+            self.start_rebuild().await?;
+        }
+        let (_, done) = self.rebuild_step(REBUILD_STEP_BATCHES).await?;
+        if done {
+            tracing::info!(projection = self.runner.projection.name(), "Rebuilt projection swapped in.");
+        }
+        Ok(!done)
+    }
+
+    /// Creates `<table>_rebuild` in the live table's shape (columns, defaults, indexes) and starts
+    /// filling it from the first event.
+    async fn start_rebuild(&mut self) -> Result<()> {
+        let table = self.runner.projection.table();
+        check_identifier(table)?;
+        let mut conn = self.runner.feed.store().pool().acquire().await?;
+        run_script(
+            &mut conn,
+            &format!("DROP TABLE IF EXISTS \"{table}_rebuild\"; CREATE TABLE \"{table}_rebuild\" (LIKE \"{table}\" INCLUDING ALL)"),
+        )
+        .await?;
+        self.rebuild = Some(Cursor::START);
+        Ok(())
+    }
+
+    /// Applies up to `batches` feed batches to the rebuild table, one transaction each (which
+    /// also records the progress for `projections status`). Once the rebuild has read the whole
+    /// feed, one transaction applies what came since, drops the live table, renames the rebuild
+    /// table into place, and moves the checkpoint there with the code's version; readers of the
+    /// live table wait only for that transaction. Returns the events applied and whether the swap
+    /// happened.
+    pub async fn rebuild_step(&mut self, batches: usize) -> Result<(u64, bool)> {
+        let Some(mut cursor) = self.rebuild else { return Ok((0, true)) };
         let runner = self.runner;
         let projection = &runner.projection;
         let table = projection.table();
-        check_identifier(table)?;
         let rebuild = format!("{table}_rebuild");
         let pool = runner.feed.store().pool();
-        {
-            let mut conn = pool.acquire().await?;
-            run_script(&mut conn, &format!("DROP TABLE IF EXISTS \"{rebuild}\"")).await?;
-            run_script(&mut conn, &projection.create_table_sql(&rebuild)).await?;
-        }
-
-        let mut cursor = Cursor::START;
-        let mut replayed = 0u64;
+        let mut applied = 0u64;
         let mut reader = runner.feed.read_ahead(cursor, runner.batch_size);
-        loop {
+        for _ in 0..batches {
             let batch = reader.next_batch().await?;
-            let Some(next) = batch.last().map(RecordedEvent::cursor) else { break };
+            let Some(next) = batch.last().map(RecordedEvent::cursor) else {
+                let (tail, _) = self.swap(cursor).await?;
+                return Ok((applied + tail, true));
+            };
             let mut tx = pool.begin().await?;
             projection.apply_batch(&mut tx, &rebuild, &batch).await?;
+            sqlx::query("UPDATE subscriber_checkpoints SET rebuild_position = $2 WHERE subscriber = $1")
+                .bind(projection.name())
+                .bind(next.position)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             cursor = next;
-            replayed += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+            self.rebuild = Some(cursor);
+            applied += u64::try_from(batch.len()).unwrap_or(u64::MAX);
         }
+        Ok((applied, false))
+    }
 
-        let mut tx = pool.begin().await?;
+    async fn swap(&mut self, mut cursor: Cursor) -> Result<(u64, Cursor)> {
+        let runner = self.runner;
+        let projection = &runner.projection;
+        let table = projection.table();
+        let rebuild = format!("{table}_rebuild");
+        let mut tx = runner.feed.store().pool().begin().await?;
         // Fence: nobody else may move the checkpoint while the swap is decided.
-        sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE subscriber = $1 FOR UPDATE")
-            .bind(projection.name())
-            .execute(&mut *tx)
-            .await?;
+        let (transaction_id, position): (i64, i64) = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, position FROM subscriber_checkpoints WHERE subscriber = $1 FOR UPDATE",
+        )
+        .bind(projection.name())
+        .fetch_one(&mut *tx)
+        .await?;
+        if (Cursor { transaction_id, position }) != self.cursor {
+            return Err(EventStoreError::Fenced);
+        }
+        let mut applied = 0u64;
         loop {
             let batch = runner.feed.read_batch(cursor, runner.batch_size).await?;
             let Some(next) = batch.last().map(RecordedEvent::cursor) else { break };
             projection.apply_batch(&mut tx, &rebuild, &batch).await?;
             cursor = next;
-            replayed += u64::try_from(batch.len()).unwrap_or(u64::MAX);
+            applied += u64::try_from(batch.len()).unwrap_or(u64::MAX);
         }
         let conn = tx.acquire().await?;
-        run_script(conn, &format!("DROP TABLE IF EXISTS \"{table}\"; ALTER TABLE \"{rebuild}\" RENAME TO \"{table}\""))
-            .await?;
+        run_script(conn, &format!("DROP TABLE \"{table}\"; ALTER TABLE \"{rebuild}\" RENAME TO \"{table}\"")).await?;
         rename_indexes(conn, table, &rebuild).await?;
         save_checkpoint_in(conn, projection.name(), cursor).await?;
+        sqlx::query("UPDATE subscriber_checkpoints SET version = $2, rebuild_position = NULL WHERE subscriber = $1")
+            .bind(projection.name())
+            .bind(projection.version())
+            .execute(&mut *conn)
+            .await?;
         tx.commit().await?;
         self.cursor = cursor;
-        Ok(replayed)
+        self.rebuild = None;
+        Ok((applied, cursor))
     }
 
     /// Gives up the active role.

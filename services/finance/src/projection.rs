@@ -1,6 +1,12 @@
-//! The `invoices` read table, projected from invoice events, for lists and balances.
+//! The `invoices` read table, projected from invoice events, for lists and balances. A batch is
+//! set-based ([`sentra_event_store::rows`]): one read of the touched rows' folded states, the
+//! events folded in memory, one upsert.
 
-use sentra_event_store::{EventStoreError, Projection, RecordedEvent, Result};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sentra_event_store::{EventStoreError, Projection, RecordedEvent, Result, rows};
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -19,68 +25,114 @@ impl Projection for InvoicesProjection {
         "invoices"
     }
 
-    fn create_table_sql(&self, table: &str) -> String {
-        format!(
-            "CREATE TABLE {table} (
-                id uuid PRIMARY KEY, tenant_id uuid NOT NULL, brand_id uuid NOT NULL, client_id uuid NOT NULL,
-                order_id uuid, number text NOT NULL DEFAULT '', status text NOT NULL, currency text NOT NULL,
-                total bigint NOT NULL, paid bigint NOT NULL DEFAULT 0, credited bigint NOT NULL DEFAULT 0,
-                balance bigint NOT NULL, overpaid bigint NOT NULL DEFAULT 0,
-                issue_date date, due_date date, state jsonb NOT NULL,
-                version bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL
-            );
-            CREATE INDEX ON {table} (tenant_id, created_at DESC, id DESC);
-            CREATE INDEX ON {table} (tenant_id, client_id);
-            CREATE INDEX ON {table} (status, due_date);"
-        )
+    /// One read of the touched invoices' folded states, the events folded in memory, one upsert.
+    async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
+        let mut decoded = Vec::new();
+        for event in events.iter().filter(|e| e.aggregate_type == "invoice") {
+            let id = Uuid::parse_str(&event.aggregate_id).map_err(|e| EventStoreError::Projection(Box::new(e)))?;
+            decoded.push((event, id, event.decode::<InvoiceEvent>()?));
+        }
+        let mut ids: Vec<Uuid> = decoded.iter().map(|(_, id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let loaded: HashMap<Uuid, InvoiceRow> = rows::load(conn, table, &ids).await?;
+        // Per invoice: tenant, folded state, version, and the recorded times standing in for a
+        // state without its own (created: the first event's, updated: the last one's).
+        let mut states: HashMap<Uuid, (Uuid, Invoice, i64, DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
+        for (id, row) in loaded {
+            let state: Invoice = serde_json::from_value(row.state)?;
+            states.insert(id, (row.tenant_id, state, row.version, row.created_at, row.updated_at));
+        }
+        for (event, id, invoice_event) in decoded {
+            let at = event.recorded_at;
+            let entry = states.entry(id).or_insert_with(|| (event.tenant_id, Invoice::default(), 0, at, at));
+            cqrs_es::Aggregate::apply(&mut entry.1, invoice_event);
+            entry.2 = i64::try_from(event.sequence).unwrap_or(i64::MAX);
+            entry.4 = at;
+        }
+        let rows: Vec<InvoiceRow> = states
+            .into_iter()
+            .map(|(id, (tenant, state, version, created, updated))| {
+                InvoiceRow::of(id, tenant, &state, version, (created, updated))
+            })
+            .collect::<Result<_>>()?;
+        rows::upsert(conn, table, &rows.iter().collect::<Vec<_>>(), InvoiceRow::COLUMNS).await
     }
 
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()> {
-        if event.aggregate_type != "invoice" {
-            return Ok(());
-        }
-        let id = Uuid::parse_str(&event.aggregate_id).map_err(|e| EventStoreError::Projection(Box::new(e)))?;
-        let decoded: InvoiceEvent = event.decode()?;
-        // The row keeps the folded state, so each event is one read and one write whatever its type.
-        let current: Option<serde_json::Value> =
-            sqlx::query_scalar(&format!("SELECT state FROM {table} WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let mut state: Invoice = match current {
-            Some(json) => serde_json::from_value(json)?,
-            None => Invoice::default(),
-        };
-        cqrs_es::Aggregate::apply(&mut state, decoded);
-        let version = i64::try_from(event.sequence).unwrap_or(i64::MAX);
-        sqlx::query(&format!(
-            "INSERT INTO {table} (id, tenant_id, brand_id, client_id, order_id, number, status, currency, total, paid, credited,
-                 balance, overpaid, issue_date, due_date, state, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-             ON CONFLICT (id) DO UPDATE SET number = $6, status = $7, total = $9, paid = $10, credited = $11, balance = $12,
-                 overpaid = $13, issue_date = $14, due_date = $15, state = $16, version = $17, updated_at = $19"
-        ))
-        .bind(id)
-        .bind(event.tenant_id)
-        .bind(state.brand_id)
-        .bind(state.client_id)
-        .bind(state.order_id)
-        .bind(&state.number)
-        .bind(state.status.as_str())
-        .bind(&state.currency)
-        .bind(state.totals.total)
-        .bind(state.paid())
-        .bind(state.credited())
-        .bind(state.balance())
-        .bind(state.overpaid())
-        .bind(state.issue_date)
-        .bind(state.due_date)
-        .bind(serde_json::to_value(&state)?)
-        .bind(version)
-        .bind(state.created_at.unwrap_or(event.recorded_at))
-        .bind(state.updated_at.unwrap_or(event.recorded_at))
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        self.apply_batch(conn, table, std::slice::from_ref(event)).await
+    }
+}
+
+/// A row of `invoices` (the columns of `migrations/finance`): the folded state and its money
+/// columns.
+#[derive(Serialize, Deserialize)]
+struct InvoiceRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    brand_id: Uuid,
+    client_id: Uuid,
+    order_id: Option<Uuid>,
+    number: String,
+    status: String,
+    currency: String,
+    total: i64,
+    paid: i64,
+    credited: i64,
+    balance: i64,
+    overpaid: i64,
+    issue_date: Option<NaiveDate>,
+    due_date: Option<NaiveDate>,
+    state: serde_json::Value,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl InvoiceRow {
+    /// What an existing row gets replaced with.
+    const COLUMNS: &[&str] = &[
+        "number",
+        "status",
+        "total",
+        "paid",
+        "credited",
+        "balance",
+        "overpaid",
+        "issue_date",
+        "due_date",
+        "state",
+        "version",
+        "updated_at",
+    ];
+
+    fn of(
+        id: Uuid,
+        tenant_id: Uuid,
+        state: &Invoice,
+        version: i64,
+        (created, updated): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Self> {
+        Ok(Self {
+            id,
+            tenant_id,
+            brand_id: state.brand_id,
+            client_id: state.client_id,
+            order_id: state.order_id,
+            number: state.number.clone(),
+            status: state.status.as_str().to_owned(),
+            currency: state.currency.clone(),
+            total: state.totals.total,
+            paid: state.paid(),
+            credited: state.credited(),
+            balance: state.balance(),
+            overpaid: state.overpaid(),
+            issue_date: state.issue_date,
+            due_date: state.due_date,
+            state: serde_json::to_value(state)?,
+            version,
+            created_at: state.created_at.unwrap_or(created),
+            updated_at: state.updated_at.unwrap_or(updated),
+        })
     }
 }

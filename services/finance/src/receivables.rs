@@ -28,18 +28,6 @@ impl Projection for InvoiceTimelineProjection {
         "invoice_timeline"
     }
 
-    fn create_table_sql(&self, table: &str) -> String {
-        format!(
-            "CREATE TABLE {table} (
-                tenant_id uuid NOT NULL, invoice_id uuid NOT NULL, brand_id uuid NOT NULL, currency text NOT NULL,
-                status text NOT NULL, balance bigint NOT NULL, due_date date,
-                sys_from timestamptz NOT NULL, sys_to timestamptz, stream_sys timestamptz NOT NULL, state jsonb
-            );
-            CREATE UNIQUE INDEX ON {table} (invoice_id) WHERE sys_to IS NULL;
-            CREATE INDEX ON {table} (tenant_id, sys_from) WHERE status IN ('issued', 'partially_paid', 'overdue');"
-        )
-    }
-
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()> {
         if event.aggregate_type != "invoice" {
             return Ok(());

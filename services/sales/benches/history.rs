@@ -1,7 +1,7 @@
 //! The pipeline dashboard over a long history: `GetPipelineSummary`'s queries over the
 //! `lead_timeline` projection, now and as of a past day, measured beside the fold of the same
-//! events (what the summary did before), and the projection's catch-up rate beside a raw INSERT
-//! of the rows it produced — all in one run on the same PostgreSQL.
+//! events (what the summary did before), each projection's catch-up rate beside a raw INSERT of
+//! the rows it produced, and the leads list's first page — all in one run on the same PostgreSQL.
 //!
 //! `cargo bench -p sentra-sales --bench history` (part of `make bench`) writes
 //! `target/bench/history.json` and `.md`. `SENTRA_BENCH_LEADS` leads (default 250,000: 1,000,000
@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use hdrhistogram::Histogram;
-use sentra_event_store::{EventStore, Projection as _, ProjectionRunner};
+use sentra_event_store::{EventStore, Projection, ProjectionRunner};
+use sentra_sales::projections::LeadsProjection;
 use sentra_sales::queries;
 use sentra_sales::timeline::LeadTimelineProjection;
 
@@ -71,6 +72,47 @@ FROM steps
 WHERE at <= now()
 ORDER BY at";
 
+/// One projection's catch-up from zero and the raw INSERT of the same rows.
+struct CatchUp {
+    name: String,
+    events: u64,
+    secs: f64,
+    rows: i64,
+    raw_secs: f64,
+}
+
+impl CatchUp {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.secs
+    }
+
+    fn raw_rate(&self) -> f64 {
+        self.rows as f64 / self.raw_secs
+    }
+}
+
+/// Runs `projection` from the first event to the head, then copies its table with one raw
+/// `INSERT … SELECT` into a table of the same shape (the baseline: the same rows, indexes and
+/// durability, without reading or folding events).
+async fn catch_up<P: Projection>(store: &EventStore, pool: &sqlx::PgPool, projection: P) -> CatchUp {
+    let name = projection.name().to_owned();
+    let table = projection.table().to_owned();
+    let runner = ProjectionRunner::new(store, projection);
+    let mut active = runner.try_activate().await.expect("activate").expect("active");
+    let started = Instant::now();
+    let events = active.catch_up().await.expect("catch up");
+    let secs = started.elapsed().as_secs_f64();
+    active.release().await.expect("release");
+    sqlx::query(&format!("ANALYZE {table}")).execute(pool).await.expect("analyze");
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await.expect("rows");
+    sqlx::query(&format!("CREATE TABLE {table}_raw (LIKE {table} INCLUDING ALL)")).execute(pool).await.expect("raw");
+    let raw = Instant::now();
+    sqlx::query(&format!("INSERT INTO {table}_raw SELECT * FROM {table}")).execute(pool).await.expect("raw insert");
+    let raw_secs = raw.elapsed().as_secs_f64();
+    sqlx::query(&format!("DROP TABLE {table}_raw")).execute(pool).await.expect("drop raw");
+    CatchUp { name, events, secs, rows, raw_secs }
+}
+
 #[tokio::main]
 async fn main() {
     let leads: i64 = std::env::var("SENTRA_BENCH_LEADS").ok().and_then(|s| s.parse().ok()).unwrap_or(250_000);
@@ -103,26 +145,33 @@ async fn main() {
     sqlx::query("ANALYZE events").execute(&pool).await.expect("analyze");
     println!("seeded {events} events of {leads} leads in {:.1} s", seeded.elapsed().as_secs_f64());
 
-    // The projection's catch-up, from the first event, and a raw INSERT of the rows it made.
+    // Each projection's catch-up from the first event, beside a raw INSERT of the rows it made.
     let store = EventStore::new(pool.clone());
-    let runner = ProjectionRunner::new(&store, LeadTimelineProjection);
-    let mut active = runner.try_activate().await.expect("activate").expect("active");
-    let caught = Instant::now();
-    let applied = active.catch_up().await.expect("catch up");
-    let catch_up_secs = caught.elapsed().as_secs_f64();
-    active.release().await.expect("release");
-    sqlx::query("ANALYZE lead_timeline").execute(&pool).await.expect("analyze");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM lead_timeline").fetch_one(&pool).await.expect("rows");
-    let ddl = LeadTimelineProjection.create_table_sql("lead_timeline_raw");
-    sqlx::Executor::execute(&pool, ddl.as_str()).await.expect("raw table");
-    let raw = Instant::now();
-    sqlx::query("INSERT INTO lead_timeline_raw SELECT * FROM lead_timeline").execute(&pool).await.expect("raw");
-    let raw_secs = raw.elapsed().as_secs_f64();
-    let catch_up_rate = applied as f64 / catch_up_secs;
-    let raw_rate = rows as f64 / raw_secs;
-    println!(
-        "catch-up: {applied} events in {catch_up_secs:.1} s = {catch_up_rate:.0} events/s; raw INSERT of its {rows} rows: {raw_rate:.0} rows/s"
-    );
+    let mut catch_ups = Vec::new();
+    catch_ups.push(catch_up(&store, &pool, LeadTimelineProjection).await);
+    catch_ups.push(catch_up(&store, &pool, LeadsProjection).await);
+    for c in &catch_ups {
+        println!(
+            "catch-up {}: {} events in {:.1} s = {:.0} events/s; raw INSERT of its {} rows: {:.0} rows/s ({:.2} of raw)",
+            c.name,
+            c.events,
+            c.secs,
+            c.rate(),
+            c.rows,
+            c.raw_rate(),
+            c.rate() / c.raw_rate()
+        );
+    }
+
+    // The leads list's first page (what the board and the list open with), all brands and one.
+    let mut lists = Vec::new();
+    for (label, brands) in [("all brands", None), ("one brand", Some(vec![alpha]))] {
+        let filter = queries::LeadFilter { brands, ..Default::default() };
+        let page = queries::Page { size: 50, after: None };
+        let (p50, p99) = time(50, || queries::list_leads(&pool, tenant, &filter, &page)).await;
+        println!("ListLeads first page of 50, {label}: p50 {p50} µs (p99 {p99})");
+        lists.push(serde_json::json!({"brands": label, "p50_us": p50, "p99_us": p99}));
+    }
 
     // The summary, now and as of 27 days ago, per query path.
     let now = sentra_runtime::wire::micros(Utc::now());
@@ -164,12 +213,30 @@ async fn main() {
             r["speedup"].as_f64().unwrap_or(f64::NAN)
         ));
     }
-    md.push_str(&format!(
-        "\nProjection catch-up from zero: {catch_up_rate:.0} events/s; a raw INSERT of the {rows} rows it made: {raw_rate:.0} rows/s ({:.2} of raw).\n",
-        catch_up_rate / raw_rate
-    ));
+    md.push_str("\n| projection catch-up from zero | events/s | rows made | raw INSERT rows/s | of raw |\n|---|---:|---:|---:|---:|\n");
+    for c in &catch_ups {
+        md.push_str(&format!(
+            "| {} | {:.0} | {} | {:.0} | {:.2} |\n",
+            c.name,
+            c.rate(),
+            c.rows,
+            c.raw_rate(),
+            c.rate() / c.raw_rate()
+        ));
+    }
+    md.push_str("\n| ListLeads first page (50) | p50 µs | p99 µs |\n|---|---:|---:|\n");
+    for l in &lists {
+        md.push_str(&format!("| {} | {} | {} |\n", l["brands"].as_str().unwrap_or_default(), l["p50_us"], l["p99_us"]));
+    }
+    let catch_ups_json: Vec<_> = catch_ups
+        .iter()
+        .map(|c| {
+            serde_json::json!({"projection": c.name, "events_per_sec": c.rate(), "rows": c.rows,
+            "raw_insert_rows_per_sec": c.raw_rate()})
+        })
+        .collect();
     let report = serde_json::json!({"events": events, "leads": leads, "summaries": results,
-        "catch_up_events_per_sec": catch_up_rate, "raw_insert_rows_per_sec": raw_rate});
+        "catch_ups": catch_ups_json, "list_leads_first_page": lists});
     let dir = std::env::var("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))

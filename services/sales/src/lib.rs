@@ -151,7 +151,7 @@ impl<P: sentra_event_store::Projection + 'static> Prepare for ProjectionRunner<P
 
 /// The migrations of the service's schema, in the order they apply.
 fn migrators() -> Vec<sqlx::migrate::Migrator> {
-    vec![sentra_event_store::migrator()]
+    vec![sentra_event_store::migrator(), sqlx::migrate!("../../migrations/sales")]
 }
 
 /// Applies this build's migrations to the configured schema, then returns: the `migrate`

@@ -2,14 +2,21 @@
 //!
 //! Each projection runs under `sentra-event-store`'s runner: one active instance across replicas,
 //! every event applied in the same transaction as the checkpoint, rebuildable from position zero.
+//! A batch is set-based ([`sentra_event_store::rows`]): one read of the rows it touches, the events
+//! folded in memory, one upsert of the changed rows.
 //! Rows carry the aggregate's version (`etag`) so list answers can be compared with `Get` answers.
 
-use sentra_event_store::{Projection, RecordedEvent, Result};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sentra_event_store::{Projection, RecordedEvent, Result, rows};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::client::ClientEvent;
-use crate::domain::lead::LeadEvent;
+use crate::domain::lead::{LeadEvent, Stage};
 use crate::domain::order::OrderEvent;
 
 fn id_of(event: &RecordedEvent) -> Result<Uuid> {
@@ -20,89 +27,119 @@ fn seq(event: &RecordedEvent) -> i64 {
     i64::try_from(event.sequence).unwrap_or(i64::MAX)
 }
 
-/// Lead creations collected for one multi-row insert.
-#[derive(Default)]
-struct NewLeads {
-    ids: Vec<Uuid>,
-    tenants: Vec<Uuid>,
-    brands: Vec<Uuid>,
-    names: Vec<String>,
-    emails: Vec<String>,
-    phones: Vec<String>,
-    companies: Vec<String>,
-    sources: Vec<String>,
-    currencies: Vec<String>,
-    values: Vec<i64>,
-    notes: Vec<String>,
-    assignees: Vec<Option<Uuid>>,
-    versions: Vec<i64>,
-    times: Vec<chrono::DateTime<chrono::Utc>>,
+/// The batch's events of `aggregate_type`, decoded, with their aggregate ids.
+fn decode<'a, E: DeserializeOwned>(
+    events: &'a [RecordedEvent],
+    aggregate_type: &str,
+) -> Result<Vec<(&'a RecordedEvent, Uuid, E)>> {
+    events.iter().filter(|e| e.aggregate_type == aggregate_type).map(|e| Ok((e, id_of(e)?, e.decode::<E>()?))).collect()
 }
 
-impl NewLeads {
-    #[allow(clippy::too_many_arguments, reason = "one argument per column")]
-    fn push(
-        &mut self,
-        id: Uuid,
-        tenant: Uuid,
-        brand: Uuid,
-        contact: crate::domain::lead::Contact,
-        source: String,
-        value: crate::domain::lead::Value,
-        notes: String,
-        assignee: Option<Uuid>,
-        version: i64,
-        at: chrono::DateTime<chrono::Utc>,
-    ) {
-        self.ids.push(id);
-        self.tenants.push(tenant);
-        self.brands.push(brand);
-        self.names.push(contact.contact_name);
-        self.emails.push(contact.email);
-        self.phones.push(contact.phone);
-        self.companies.push(contact.company);
-        self.sources.push(source);
-        self.currencies.push(value.currency);
-        self.values.push(value.amount_minor);
-        self.notes.push(notes);
-        self.assignees.push(assignee);
-        self.versions.push(version);
-        self.times.push(at);
-    }
+/// The ids a batch touches, each once.
+fn touched<E>(decoded: &[(&RecordedEvent, Uuid, E)]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = decoded.iter().map(|(_, id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
 
-    async fn flush(&mut self, conn: &mut PgConnection, table: &str) -> Result<()> {
-        if self.ids.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(self);
-        sqlx::query(&format!(
-            "INSERT INTO {table} (id, tenant_id, brand_id, contact_name, email, phone, company, source,
-                 value_currency, value_minor, notes, stage, assignee_id, version, created_at, updated_at)
-             SELECT id, tenant_id, brand_id, contact_name, email, phone, company, source, value_currency, value_minor, notes,
-                    'new', assignee_id, version, at, at
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                         $9::text[], $10::bigint[], $11::text[], $12::uuid[], $13::bigint[], $14::timestamptz[])
-                  AS t(id, tenant_id, brand_id, contact_name, email, phone, company, source, value_currency, value_minor,
-                       notes, assignee_id, version, at)"
-        ))
-        .bind(batch.ids)
-        .bind(batch.tenants)
-        .bind(batch.brands)
-        .bind(batch.names)
-        .bind(batch.emails)
-        .bind(batch.phones)
-        .bind(batch.companies)
-        .bind(batch.sources)
-        .bind(batch.currencies)
-        .bind(batch.values)
-        .bind(batch.notes)
-        .bind(batch.assignees)
-        .bind(batch.versions)
-        .bind(batch.times)
-        .execute(conn)
-        .await?;
-        Ok(())
-    }
+/// A row of `leads` (the columns of `migrations/sales`, in any order).
+#[derive(Serialize, Deserialize)]
+struct LeadRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    brand_id: Uuid,
+    contact_name: String,
+    email: String,
+    phone: String,
+    company: String,
+    source: String,
+    value_currency: String,
+    value_minor: i64,
+    notes: String,
+    stage: String,
+    assignee_id: Option<Uuid>,
+    lost_reason: String,
+    client_id: Option<Uuid>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl LeadRow {
+    /// What an existing row gets replaced with.
+    const COLUMNS: &[&str] = &[
+        "contact_name",
+        "email",
+        "phone",
+        "company",
+        "source",
+        "value_currency",
+        "value_minor",
+        "notes",
+        "stage",
+        "assignee_id",
+        "lost_reason",
+        "client_id",
+        "version",
+        "updated_at",
+    ];
+}
+
+/// A row of `clients`.
+#[derive(Serialize, Deserialize)]
+struct ClientRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    brand_id: Uuid,
+    contact_name: String,
+    email: String,
+    phone: String,
+    company: String,
+    lead_ids: Vec<Uuid>,
+    archived: bool,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl ClientRow {
+    const COLUMNS: &[&str] =
+        &["contact_name", "email", "phone", "company", "lead_ids", "archived", "version", "updated_at"];
+}
+
+/// A row of `orders`.
+#[derive(Serialize, Deserialize)]
+struct OrderRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    brand_id: Uuid,
+    client_id: Uuid,
+    currency: String,
+    lines: serde_json::Value,
+    subtotal: i64,
+    discount_total: i64,
+    tax_total: i64,
+    total: i64,
+    state: String,
+    cancel_reason: String,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl OrderRow {
+    const COLUMNS: &[&str] = &[
+        "lines",
+        "subtotal",
+        "discount_total",
+        "tax_total",
+        "total",
+        "state",
+        "cancel_reason",
+        "version",
+        "updated_at",
+    ];
 }
 
 /// The `leads` table.
@@ -118,155 +155,84 @@ impl Projection for LeadsProjection {
         "leads"
     }
 
-    fn create_table_sql(&self, table: &str) -> String {
-        format!(
-            "CREATE TABLE {table} (
-                id uuid PRIMARY KEY, tenant_id uuid NOT NULL, brand_id uuid NOT NULL,
-                contact_name text NOT NULL, email text NOT NULL, phone text NOT NULL, company text NOT NULL,
-                source text NOT NULL, value_currency text NOT NULL, value_minor bigint NOT NULL, notes text NOT NULL,
-                stage text NOT NULL, assignee_id uuid, lost_reason text NOT NULL DEFAULT '', client_id uuid,
-                version bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL
-            );
-            CREATE INDEX ON {table} (tenant_id, created_at DESC, id DESC);
-            CREATE INDEX ON {table} (tenant_id, brand_id, stage);"
-        )
-    }
-
-    /// Consecutive creations (the bulk of a busy pipeline) go in as one multi-row insert; every
-    /// other event is applied in order, after the creations before it.
+    /// One read of the touched rows, the events folded in memory, one write of the changed ones.
     async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
-        let mut created = NewLeads::default();
-        for event in events {
-            if event.aggregate_type != "lead" {
-                continue;
-            }
-            if event.event_type == "created"
-                && let LeadEvent::Created { brand_id, contact, source, estimated_value, notes, assignee_id, at } =
-                    event.decode::<LeadEvent>()?
+        let decoded = decode::<LeadEvent>(events, "lead")?;
+        let mut rows: HashMap<Uuid, LeadRow> = rows::load(conn, table, &touched(&decoded)).await?;
+        for (event, id, lead_event) in decoded {
+            let v = seq(event);
+            if let LeadEvent::Created { brand_id, contact, source, estimated_value, notes, assignee_id, at } =
+                lead_event
             {
-                created.push(
-                    id_of(event)?,
-                    event.tenant_id,
-                    brand_id,
-                    contact,
-                    source,
-                    estimated_value,
-                    notes,
-                    assignee_id,
-                    seq(event),
-                    at,
+                rows.insert(
+                    id,
+                    LeadRow {
+                        id,
+                        tenant_id: event.tenant_id,
+                        brand_id,
+                        contact_name: contact.contact_name,
+                        email: contact.email,
+                        phone: contact.phone,
+                        company: contact.company,
+                        source,
+                        value_currency: estimated_value.currency,
+                        value_minor: estimated_value.amount_minor,
+                        notes,
+                        stage: Stage::New.as_str().to_owned(),
+                        assignee_id,
+                        lost_reason: String::new(),
+                        client_id: None,
+                        version: v,
+                        created_at: at,
+                        updated_at: at,
+                    },
                 );
                 continue;
             }
-            created.flush(conn, table).await?;
-            self.apply(conn, table, event).await?;
+            // An event of a lead the table does not have changes nothing (as an UPDATE would not).
+            let Some(row) = rows.get_mut(&id) else { continue };
+            row.version = v;
+            match lead_event {
+                LeadEvent::Created { .. } => {}
+                LeadEvent::Updated { contact, source, estimated_value, notes, at } => {
+                    row.contact_name = contact.contact_name;
+                    row.email = contact.email;
+                    row.phone = contact.phone;
+                    row.company = contact.company;
+                    row.source = source;
+                    row.value_currency = estimated_value.currency;
+                    row.value_minor = estimated_value.amount_minor;
+                    row.notes = notes;
+                    row.updated_at = at;
+                }
+                LeadEvent::Assigned { to, at, .. } => {
+                    row.assignee_id = Some(to);
+                    row.updated_at = at;
+                }
+                LeadEvent::StageChanged { to, at, .. } | LeadEvent::Reopened { to, at } => {
+                    to.as_str().clone_into(&mut row.stage);
+                    row.lost_reason.clear();
+                    row.updated_at = at;
+                }
+                LeadEvent::NoteAdded { at, .. } => row.updated_at = at,
+                LeadEvent::Lost { reason, at, .. } => {
+                    Stage::Lost.as_str().clone_into(&mut row.stage);
+                    row.lost_reason = reason;
+                    row.updated_at = at;
+                }
+                LeadEvent::Converted { client_id, at, .. } => {
+                    Stage::Won.as_str().clone_into(&mut row.stage);
+                    row.client_id = Some(client_id);
+                    row.updated_at = at;
+                }
+            }
         }
-        created.flush(conn, table).await
+        let changed: Vec<&LeadRow> = rows.values().collect();
+        rows::upsert(conn, table, &changed, LeadRow::COLUMNS).await
     }
 
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()> {
-        if event.aggregate_type != "lead" {
-            return Ok(());
-        }
-        let id = id_of(event)?;
-        let v = seq(event);
-        match event.decode::<LeadEvent>()? {
-            LeadEvent::Created { brand_id, contact, source, estimated_value, notes, assignee_id, at } => {
-                sqlx::query(&format!(
-                    "INSERT INTO {table} (id, tenant_id, brand_id, contact_name, email, phone, company, source,
-                         value_currency, value_minor, notes, stage, assignee_id, version, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', $12, $13, $14, $14)"
-                ))
-                .bind(id)
-                .bind(event.tenant_id)
-                .bind(brand_id)
-                .bind(contact.contact_name)
-                .bind(contact.email)
-                .bind(contact.phone)
-                .bind(contact.company)
-                .bind(source)
-                .bind(estimated_value.currency)
-                .bind(estimated_value.amount_minor)
-                .bind(notes)
-                .bind(assignee_id)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            LeadEvent::Updated { contact, source, estimated_value, notes, at } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET contact_name = $2, email = $3, phone = $4, company = $5, source = $6,
-                         value_currency = $7, value_minor = $8, notes = $9, version = $10, updated_at = $11 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(contact.contact_name)
-                .bind(contact.email)
-                .bind(contact.phone)
-                .bind(contact.company)
-                .bind(source)
-                .bind(estimated_value.currency)
-                .bind(estimated_value.amount_minor)
-                .bind(notes)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            LeadEvent::Assigned { to, at, .. } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET assignee_id = $2, version = $3, updated_at = $4 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(to)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            LeadEvent::StageChanged { to, at, .. } | LeadEvent::Reopened { to, at } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET stage = $2, lost_reason = '', version = $3, updated_at = $4 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(to.as_str())
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            LeadEvent::NoteAdded { at, .. } => {
-                sqlx::query(&format!("UPDATE {table} SET version = $2, updated_at = $3 WHERE id = $1"))
-                    .bind(id)
-                    .bind(v)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            LeadEvent::Lost { reason, at, .. } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET stage = 'lost', lost_reason = $2, version = $3, updated_at = $4 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(reason)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            LeadEvent::Converted { client_id, at, .. } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET stage = 'won', client_id = $2, version = $3, updated_at = $4 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(client_id)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
-        Ok(())
+        self.apply_batch(conn, table, std::slice::from_ref(event)).await
     }
 }
 
@@ -283,80 +249,58 @@ impl Projection for ClientsProjection {
         "clients"
     }
 
-    fn create_table_sql(&self, table: &str) -> String {
-        format!(
-            "CREATE TABLE {table} (
-                id uuid PRIMARY KEY, tenant_id uuid NOT NULL, brand_id uuid NOT NULL,
-                contact_name text NOT NULL, email text NOT NULL, phone text NOT NULL, company text NOT NULL,
-                lead_ids uuid[] NOT NULL, archived boolean NOT NULL DEFAULT false,
-                version bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL
-            );
-            CREATE INDEX ON {table} (tenant_id, created_at DESC, id DESC);"
-        )
+    async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
+        let decoded = decode::<ClientEvent>(events, "client")?;
+        let mut rows: HashMap<Uuid, ClientRow> = rows::load(conn, table, &touched(&decoded)).await?;
+        for (event, id, client_event) in decoded {
+            let v = seq(event);
+            if let ClientEvent::Created { brand_id, contact, lead_id, at } = client_event {
+                rows.insert(
+                    id,
+                    ClientRow {
+                        id,
+                        tenant_id: event.tenant_id,
+                        brand_id,
+                        contact_name: contact.contact_name,
+                        email: contact.email,
+                        phone: contact.phone,
+                        company: contact.company,
+                        lead_ids: vec![lead_id],
+                        archived: false,
+                        version: v,
+                        created_at: at,
+                        updated_at: at,
+                    },
+                );
+                continue;
+            }
+            let Some(row) = rows.get_mut(&id) else { continue };
+            row.version = v;
+            match client_event {
+                ClientEvent::Created { .. } => {}
+                ClientEvent::LeadMerged { lead_id, at } => {
+                    row.lead_ids.push(lead_id);
+                    row.updated_at = at;
+                }
+                ClientEvent::Updated { contact, at } => {
+                    row.contact_name = contact.contact_name;
+                    row.email = contact.email;
+                    row.phone = contact.phone;
+                    row.company = contact.company;
+                    row.updated_at = at;
+                }
+                ClientEvent::Archived { at } => {
+                    row.archived = true;
+                    row.updated_at = at;
+                }
+            }
+        }
+        let changed: Vec<&ClientRow> = rows.values().collect();
+        rows::upsert(conn, table, &changed, ClientRow::COLUMNS).await
     }
 
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()> {
-        if event.aggregate_type != "client" {
-            return Ok(());
-        }
-        let id = id_of(event)?;
-        let v = seq(event);
-        match event.decode::<ClientEvent>()? {
-            ClientEvent::Created { brand_id, contact, lead_id, at } => {
-                sqlx::query(&format!(
-                    "INSERT INTO {table} (id, tenant_id, brand_id, contact_name, email, phone, company, lead_ids, version, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, ARRAY[$8]::uuid[], $9, $10, $10)"
-                ))
-                .bind(id)
-                .bind(event.tenant_id)
-                .bind(brand_id)
-                .bind(contact.contact_name)
-                .bind(contact.email)
-                .bind(contact.phone)
-                .bind(contact.company)
-                .bind(lead_id)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            ClientEvent::LeadMerged { lead_id, at } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET lead_ids = array_append(lead_ids, $2), version = $3, updated_at = $4 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(lead_id)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            ClientEvent::Updated { contact, at } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET contact_name = $2, email = $3, phone = $4, company = $5, version = $6, updated_at = $7 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(contact.contact_name)
-                .bind(contact.email)
-                .bind(contact.phone)
-                .bind(contact.company)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            ClientEvent::Archived { at } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET archived = true, version = $2, updated_at = $3 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
-        Ok(())
+        self.apply_batch(conn, table, std::slice::from_ref(event)).await
     }
 }
 
@@ -373,86 +317,66 @@ impl Projection for OrdersProjection {
         "orders"
     }
 
-    fn create_table_sql(&self, table: &str) -> String {
-        format!(
-            "CREATE TABLE {table} (
-                id uuid PRIMARY KEY, tenant_id uuid NOT NULL, brand_id uuid NOT NULL, client_id uuid NOT NULL,
-                currency text NOT NULL, lines jsonb NOT NULL, subtotal bigint NOT NULL, discount_total bigint NOT NULL,
-                tax_total bigint NOT NULL, total bigint NOT NULL, state text NOT NULL, cancel_reason text NOT NULL DEFAULT '',
-                version bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL
-            );
-            CREATE INDEX ON {table} (tenant_id, created_at DESC, id DESC);
-            CREATE INDEX ON {table} (tenant_id, client_id);"
-        )
+    async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
+        let decoded = decode::<OrderEvent>(events, "order")?;
+        let mut rows: HashMap<Uuid, OrderRow> = rows::load(conn, table, &touched(&decoded)).await?;
+        for (event, id, order_event) in decoded {
+            let v = seq(event);
+            if let OrderEvent::Created { brand_id, client_id, currency, lines, totals, at } = order_event {
+                rows.insert(
+                    id,
+                    OrderRow {
+                        id,
+                        tenant_id: event.tenant_id,
+                        brand_id,
+                        client_id,
+                        currency,
+                        lines: serde_json::to_value(&lines)?,
+                        subtotal: totals.subtotal,
+                        discount_total: totals.discount,
+                        tax_total: totals.tax,
+                        total: totals.total,
+                        state: "draft".into(),
+                        cancel_reason: String::new(),
+                        version: v,
+                        created_at: at,
+                        updated_at: at,
+                    },
+                );
+                continue;
+            }
+            let Some(row) = rows.get_mut(&id) else { continue };
+            row.version = v;
+            match order_event {
+                OrderEvent::Created { .. } => {}
+                OrderEvent::LinesUpdated { lines, totals, at, .. } => {
+                    row.lines = serde_json::to_value(&lines)?;
+                    row.subtotal = totals.subtotal;
+                    row.discount_total = totals.discount;
+                    row.tax_total = totals.tax;
+                    row.total = totals.total;
+                    row.updated_at = at;
+                }
+                OrderEvent::Confirmed { at, .. } => {
+                    row.state = "confirmed".into();
+                    row.updated_at = at;
+                }
+                OrderEvent::Fulfilled { at } => {
+                    row.state = "fulfilled".into();
+                    row.updated_at = at;
+                }
+                OrderEvent::Cancelled { reason, at } => {
+                    row.state = "cancelled".into();
+                    row.cancel_reason = reason;
+                    row.updated_at = at;
+                }
+            }
+        }
+        let changed: Vec<&OrderRow> = rows.values().collect();
+        rows::upsert(conn, table, &changed, OrderRow::COLUMNS).await
     }
 
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()> {
-        if event.aggregate_type != "order" {
-            return Ok(());
-        }
-        let id = id_of(event)?;
-        let v = seq(event);
-        let json = |value| serde_json::to_value(value).map_err(sentra_event_store::EventStoreError::from);
-        match event.decode::<OrderEvent>()? {
-            OrderEvent::Created { brand_id, client_id, currency, lines, totals, at } => {
-                sqlx::query(&format!(
-                    "INSERT INTO {table} (id, tenant_id, brand_id, client_id, currency, lines, subtotal, discount_total, tax_total, total,
-                         state, version, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $12)"
-                ))
-                .bind(id)
-                .bind(event.tenant_id)
-                .bind(brand_id)
-                .bind(client_id)
-                .bind(currency)
-                .bind(json(&lines)?)
-                .bind(totals.subtotal)
-                .bind(totals.discount)
-                .bind(totals.tax)
-                .bind(totals.total)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            OrderEvent::LinesUpdated { lines, totals, at, .. } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET lines = $2, subtotal = $3, discount_total = $4, tax_total = $5, total = $6, version = $7, updated_at = $8
-                     WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(json(&lines)?)
-                .bind(totals.subtotal)
-                .bind(totals.discount)
-                .bind(totals.tax)
-                .bind(totals.total)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            OrderEvent::Confirmed { at, .. } | OrderEvent::Fulfilled { at } => {
-                let state = if event.event_type == "confirmed" { "confirmed" } else { "fulfilled" };
-                sqlx::query(&format!("UPDATE {table} SET state = $2, version = $3, updated_at = $4 WHERE id = $1"))
-                    .bind(id)
-                    .bind(state)
-                    .bind(v)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            OrderEvent::Cancelled { reason, at } => {
-                sqlx::query(&format!(
-                    "UPDATE {table} SET state = 'cancelled', cancel_reason = $2, version = $3, updated_at = $4 WHERE id = $1"
-                ))
-                .bind(id)
-                .bind(reason)
-                .bind(v)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
-        Ok(())
+        self.apply_batch(conn, table, std::slice::from_ref(event)).await
     }
 }

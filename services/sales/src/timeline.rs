@@ -45,21 +45,6 @@ impl Projection for LeadTimelineProjection {
         "lead_timeline"
     }
 
-    fn create_table_sql(&self, table: &str) -> String {
-        format!(
-            "CREATE TABLE {table} (
-                kind text NOT NULL, tenant_id uuid NOT NULL, lead_id uuid NOT NULL, brand_id uuid NOT NULL,
-                stage text NOT NULL DEFAULT '', entered_at timestamptz, left_at timestamptz,
-                value_currency text NOT NULL DEFAULT '', value_minor bigint NOT NULL DEFAULT 0,
-                assignee_id uuid, reason text NOT NULL DEFAULT '', at timestamptz,
-                sys_from timestamptz NOT NULL, sys_to timestamptz, stream_sys timestamptz
-            );
-            CREATE UNIQUE INDEX ON {table} (lead_id) WHERE kind = 'state' AND sys_to IS NULL;
-            CREATE INDEX ON {table} (tenant_id, kind, sys_from);
-            CREATE INDEX ON {table} (tenant_id, sys_to) WHERE kind = 'state' AND left_at IS NOT NULL;"
-        )
-    }
-
     async fn apply(&self, conn: &mut PgConnection, table: &str, event: &RecordedEvent) -> Result<()> {
         self.apply_batch(conn, table, std::slice::from_ref(event)).await
     }

@@ -4,7 +4,9 @@
 //! - `sentra-ctl health host:port [service]` prints one server's status.
 //! - `sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL` creates the demo agency (idempotent).
 //! - `sentra-ctl projections status DATABASE_URL [SCHEMA...]` prints each projection's and
-//!   relay's position, lag and leader (see docs/operations.md).
+//!   relay's position, lag, version and leader (see docs/operations.md).
+//! - `sentra-ctl projections rebuild DATABASE_URL SCHEMA NAME` asks the running service to
+//!   rebuild a projection in the background and swap it in.
 //! - `sentra-ctl login URL EMAIL` prints an access token (password from `$SENTRA_PASSWORD`), for
 //!   `SENTRA_TOKEN` of the export below.
 //! - `sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet
@@ -22,7 +24,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL | sentra-ctl projections status DATABASE_URL [SCHEMA...] | sentra-ctl login URL EMAIL | sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet --out PATH [...]";
+const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL | sentra-ctl projections status DATABASE_URL [SCHEMA...] | sentra-ctl projections rebuild DATABASE_URL SCHEMA NAME | sentra-ctl login URL EMAIL | sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet --out PATH [...]";
 
 async fn status(addr: &str, service: &str) -> anyhow::Result<ServingStatus> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -65,6 +67,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some((cmd, rest)) if cmd == "seed" && rest.len() == 3 => seed::seed(&rest[0], &rest[1], &rest[2]).await,
+        Some((cmd, rest)) if cmd == "projections" && rest.len() == 4 && rest[0] == "rebuild" => {
+            print!("{}", projections::rebuild(&rest[1], &rest[2], &rest[3]).await?);
+            Ok(())
+        }
         Some((cmd, rest)) if cmd == "projections" && rest.len() >= 2 && rest[0] == "status" => {
             let schemas = if rest.len() > 2 { rest[2..].to_vec() } else { vec!["sales".into(), "finance".into()] };
             print!("{}", projections::status(&rest[1], &schemas).await?);

@@ -20,11 +20,18 @@ pub struct Balances {
     table: &'static str,
     fail: Fail,
     applied: Arc<AtomicUsize>,
+    /// Version 2 of the logic counts in tenths of a cent (amounts times 10).
+    version: i32,
 }
 
 impl Balances {
     fn new(name: &'static str, table: &'static str, fail: Fail) -> Self {
-        Self { name, table, fail, applied: Arc::new(AtomicUsize::new(0)) }
+        Self { name, table, fail, applied: Arc::new(AtomicUsize::new(0)), version: 1 }
+    }
+
+    fn version_2(mut self) -> Self {
+        self.version = 2;
+        self
     }
 }
 
@@ -38,11 +45,8 @@ impl Projection for Balances {
         self.table
     }
 
-    fn create_table_sql(&self, table: &str) -> String {
-        format!(
-            "CREATE TABLE {table} (account_id text PRIMARY KEY, balance_cents bigint NOT NULL, \
-             events bigint NOT NULL, last_position bigint NOT NULL); CREATE INDEX ON {table} (balance_cents);"
-        )
+    fn version(&self) -> i32 {
+        self.version
     }
 
     async fn apply(
@@ -62,7 +66,7 @@ impl Projection for Balances {
         let amount = match event.decode::<AccountEvent>()? {
             AccountEvent::Opened { .. } => 0,
             AccountEvent::Deposited { amount_cents, .. } => amount_cents,
-        };
+        } * if self.version == 2 { 10 } else { 1 };
         sqlx::query(&format!(
             "INSERT INTO {table} AS t (account_id, balance_cents, events, last_position) VALUES ($1, $2, 1, $3) \
              ON CONFLICT (account_id) DO UPDATE SET balance_cents = t.balance_cents + excluded.balance_cents, \
@@ -106,6 +110,18 @@ async fn seed(store: &sentra_event_store::EventStore, prefix: &str, accounts: us
     }
 }
 
+/// The read tables, as a service's migration would create them.
+async fn migrate(env: &crate::support::Env) {
+    for table in ["balances", "balances_ref"] {
+        let ddl = format!(
+            "CREATE TABLE {table} (account_id text PRIMARY KEY, balance_cents bigint NOT NULL, \
+             events bigint NOT NULL, last_position bigint NOT NULL); \
+             CREATE INDEX {table}_balance_cents_idx ON {table} (balance_cents);"
+        );
+        sqlx::raw_sql(&ddl).execute(&env.pool).await.unwrap();
+    }
+}
+
 async fn reference(store: &sentra_event_store::EventStore) -> Vec<(String, i64, i64, i64)> {
     let runner = ProjectionRunner::new(store, Balances::new("ref", "balances_ref", Fail::Never));
     let mut active = runner.try_activate().await.unwrap().unwrap();
@@ -129,6 +145,7 @@ async fn activate_eventually(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_between_apply_and_checkpoint_then_restart_matches_uninterrupted() {
     let env = env().await;
+    migrate(&env).await;
     seed(&env.store, "acc", 6, 9).await; // 60 events
     wait_visible(&env.store, 60).await;
     let expected = reference(&env.store).await;
@@ -170,6 +187,7 @@ async fn crash_between_apply_and_checkpoint_then_restart_matches_uninterrupted()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuild_equals_live_and_swaps_atomically() {
     let env = env().await;
+    migrate(&env).await;
     seed(&env.store, "acc", 4, 10).await;
     wait_visible(&env.store, 44).await;
     let runner = ProjectionRunner::new(&env.store, Balances::new("bal", "balances", Fail::Never)).with_batch_size(7);
@@ -202,9 +220,99 @@ async fn rebuild_equals_live_and_swaps_atomically() {
     assert!(indexes.iter().all(|name| name.starts_with("balances_") && !name.contains("rebuild")), "{indexes:?}");
 }
 
+/// Runs `runner` until the returned sender fires.
+fn run_in_background(
+    runner: Arc<ProjectionRunner<Balances>>,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        runner
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    (stop, task)
+}
+
+/// Waits until projection `name` is at `version`, not rebuilding, and caught up.
+async fn wait_settled(env: &crate::support::Env, name: &str, version: i32) {
+    for _ in 0..400 {
+        let subscribers = env.store.feed().subscribers().await.unwrap();
+        if subscribers
+            .iter()
+            .any(|s| s.name == name && s.version == version && s.rebuilding.is_none() && s.lag.events == 0)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{name} never settled at version {version}: {:?}", env.store.feed().subscribers().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_rebuilds_in_the_background_and_swaps_in_with_every_event() {
+    let env = env().await;
+    migrate(&env).await;
+    seed(&env.store, "acc", 4, 10).await;
+    wait_visible(&env.store, 44).await;
+    let fast = Duration::from_millis(20);
+    let v1 = Arc::new(
+        ProjectionRunner::new(&env.store, Balances::new("bal", "balances", Fail::Never)).with_poll_interval(fast),
+    );
+    let (stop, task) = run_in_background(v1);
+    wait_settled(&env, "bal", 1).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let v1_rows = dump(&env.pool, "balances").await;
+
+    // A release raises the version: the new instance rebuilds in small steps while events keep
+    // coming, then swaps; every event, old and new, is in the new table once, computed the new way.
+    let v2 = Arc::new(
+        ProjectionRunner::new(&env.store, Balances::new("bal", "balances", Fail::Never).version_2())
+            .with_batch_size(3)
+            .with_poll_interval(fast),
+    );
+    let (stop, task) = run_in_background(v2);
+    seed(&env.store, "late", 2, 5).await;
+    wait_settled(&env, "bal", 2).await;
+    let expected: Vec<_> = reference(&env.store)
+        .await
+        .into_iter()
+        .map(|(id, balance, events, last)| (id, balance * 10, events, last))
+        .collect();
+    assert_eq!(dump(&env.pool, "balances").await, expected);
+    assert_eq!(expected.len(), 6);
+    assert!(v1_rows.iter().all(|row| expected.iter().any(|e| e.0 == row.0 && e.1 == row.1 * 10)));
+    let leftover: bool =
+        sqlx::query_scalar("SELECT to_regclass('balances_rebuild') IS NOT NULL").fetch_one(&env.pool).await.unwrap();
+    assert!(!leftover);
+
+    // An operator asks for a rebuild (sentra-ctl projections rebuild): the same rows come back.
+    env.store.feed().request_rebuild("bal").await.unwrap();
+    assert_eq!(env.store.feed().subscribers().await.unwrap().iter().find(|s| s.name == "bal").unwrap().version, 0);
+    wait_settled(&env, "bal", 2).await;
+    assert_eq!(dump(&env.pool, "balances").await, expected);
+    assert!(matches!(
+        env.store.feed().request_rebuild("nope").await,
+        Err(EventStoreError::UnknownProjection(name)) if name == "nope"
+    ));
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_table_is_a_migration_error_not_created_on_the_fly() {
+    let env = env().await;
+    let runner = ProjectionRunner::new(&env.store, Balances::new("bal", "balances", Fail::Never));
+    assert!(matches!(runner.try_activate().await, Err(EventStoreError::MissingTable(table)) if table == "balances"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_one_runner_is_active_and_the_other_takes_over() {
     let env = env().await;
+    migrate(&env).await;
     let one = ProjectionRunner::new(&env.store, Balances::new("bal", "balances", Fail::Never));
     let two = ProjectionRunner::new(&env.store, Balances::new("bal", "balances", Fail::Never));
     let active = one.try_activate().await.unwrap().unwrap();
@@ -282,6 +390,7 @@ async fn wait_caught_up(runner: &ProjectionRunner<Balances>) {
 #[tokio::test]
 async fn lag_reports_events_and_age() {
     let env = env().await;
+    migrate(&env).await;
     let runner = ProjectionRunner::new(&env.store, Balances::new("bal", "balances", Fail::Never));
     let mut active = runner.try_activate().await.unwrap().unwrap();
     let idle = runner.lag().await.unwrap();

@@ -265,7 +265,7 @@ async fn replaying_all_events_in_one_batch_builds_the_same_read_table() {
     let events = store.feed().read_batch(Cursor::START, 10_000).await.unwrap();
     let projection = LeadsProjection;
     let mut tx = pool.begin().await.unwrap();
-    sqlx::raw_sql(&projection.create_table_sql("leads_replay")).execute(&mut *tx).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE leads_replay (LIKE leads INCLUDING ALL)").execute(&mut *tx).await.unwrap();
     projection.apply_batch(&mut tx, "leads_replay", &events).await.unwrap();
     let differing: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM ((SELECT * FROM leads EXCEPT SELECT * FROM leads_replay)
