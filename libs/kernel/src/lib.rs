@@ -143,6 +143,34 @@ impl Kernel {
         }
     }
 
+    /// The aggregate a create targets. With a request id: the one derived from it, loaded, so a
+    /// retry finds what the first call made (version > 0). Without: a fresh UUIDv7, which nothing
+    /// can have written to yet, so nothing is read (a create costs one append, not a read first).
+    pub async fn create_target<A: Aggregate>(
+        &self,
+        who: &Caller,
+        what: &'static str,
+        request_id: Option<&str>,
+    ) -> Result<(Uuid, Loaded<A>)> {
+        let Some(request_id) = request_id else {
+            let id = Uuid::now_v7();
+            let fresh = Loaded {
+                aggregate_id: id.to_string(),
+                tenant_id: who.tenant(),
+                state: A::default(),
+                version: 0,
+                snapshot_version: None,
+            };
+            return Ok((id, fresh));
+        };
+        let id = self.derived_id(who.tenant(), what, request_id);
+        match self.store.load::<A>(who.tenant(), &id.to_string()).await {
+            Ok(loaded) => Ok((id, loaded)),
+            Err(EventStoreError::TenantMismatch) => Err(AppError::NotFound(what)),
+            Err(other) => Err(other.into()),
+        }
+    }
+
     /// Event metadata of a command by `who` (`None`: the system) with its request id.
     pub fn metadata(&self, who: Option<&Caller>, request_id: Option<String>) -> EventMetadata {
         let ctx = sentra_runtime::context::RequestContext::current();

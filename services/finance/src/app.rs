@@ -119,11 +119,7 @@ impl Finance {
         request_id: Option<String>,
     ) -> Result<Loaded<Invoice>> {
         self.authorize(who, perm::INVOICE_WRITE, brand).await?;
-        let id = match &request_id {
-            Some(rid) => self.derived(who, "invoice", rid),
-            None => Uuid::now_v7(),
-        };
-        let mut invoice = self.store().load::<Invoice>(who.tenant(), &id.to_string()).await?;
+        let (id, mut invoice) = self.kernel.create_target::<Invoice>(who, "invoice", request_id.as_deref()).await?;
         if invoice.version > 0 {
             return Ok(invoice);
         }

@@ -151,15 +151,7 @@ impl Sales {
     /// Creates a lead; a retry with the same request id returns the first lead.
     pub async fn create_lead(&self, who: &Caller, cmd: CreateLead) -> Result<Loaded<Lead>> {
         self.authorize(who, perm::LEAD_WRITE, cmd.brand_id).await?;
-        let id = match &cmd.request_id {
-            Some(rid) => self.kernel.derived_id(who.tenant(), "lead", rid),
-            None => Uuid::now_v7(),
-        };
-        let mut loaded = match self.store().load::<Lead>(who.tenant(), &id.to_string()).await {
-            Ok(loaded) => loaded,
-            Err(sentra_event_store::EventStoreError::TenantMismatch) => return Err(SalesError::NotFound("lead")),
-            Err(other) => return Err(other.into()),
-        };
+        let (id, mut loaded) = self.kernel.create_target::<Lead>(who, "lead", cmd.request_id.as_deref()).await?;
         if loaded.version > 0 {
             // The same request was already carried out: answer as the first time.
             return Ok(loaded);
@@ -330,11 +322,7 @@ impl Sales {
                 message: "an archived client cannot order".into(),
             });
         }
-        let id = match &request_id {
-            Some(rid) => self.kernel.derived_id(who.tenant(), "order", rid),
-            None => Uuid::now_v7(),
-        };
-        let mut order = self.store().load::<Order>(who.tenant(), &id.to_string()).await?;
+        let (id, mut order) = self.kernel.create_target::<Order>(who, "order", request_id.as_deref()).await?;
         if order.version > 0 {
             return Ok(order);
         }
