@@ -206,8 +206,9 @@ impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let pool = sentra_runtime::db::connect_and_migrate(&config.database, migrators()).await?;
-        let store = EventStore::new(pool.clone());
-        // Create the read table now, so queries never race the first activation.
+        // Snapshots bound what a command reads (an invoice with many payments).
+        let store = EventStore::builder(pool.clone()).snapshot_every("invoice", 50).build();
+        // Check the migrated read tables and register the checkpoints before serving.
         if let Some(active) = ProjectionRunner::new(&store, InvoicesProjection).try_activate().await? {
             active.release().await?;
         }

@@ -141,7 +141,7 @@ trait Prepare: Sync {
 #[async_trait::async_trait]
 impl<P: sentra_event_store::Projection + 'static> Prepare for ProjectionRunner<P> {
     async fn prepare(&self) -> Result<(), sentra_event_store::EventStoreError> {
-        // Another replica being active means the table exists already.
+        // Another replica being active means the table was checked already.
         if let Some(active) = self.try_activate().await? {
             active.release().await?;
         }
@@ -201,8 +201,14 @@ impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let pool = sentra_runtime::db::connect_and_migrate(&config.database, migrators()).await?;
-        let store = EventStore::new(pool.clone());
-        // Create the read tables now, so queries never race the first activation.
+        // Snapshots bound what a command reads: a lead moved back and forth a thousand times loads
+        // its latest snapshot and at most 49 events, not its whole history.
+        let store = EventStore::builder(pool.clone())
+            .snapshot_every("lead", 50)
+            .snapshot_every("client", 50)
+            .snapshot_every("order", 50)
+            .build();
+        // Check the migrated read tables and register the checkpoints before serving.
         for runner in [
             &ProjectionRunner::new(&store, LeadsProjection) as &dyn Prepare,
             &ProjectionRunner::new(&store, ClientsProjection),

@@ -35,11 +35,14 @@ fn decode<'a, E: DeserializeOwned>(
     events.iter().filter(|e| e.aggregate_type == aggregate_type).map(|e| Ok((e, id_of(e)?, e.decode::<E>()?))).collect()
 }
 
-/// The ids a batch touches, each once.
+/// The ids whose rows a batch must read: those it touches, except aggregates it creates (their
+/// first event here is their first event at all, so the table cannot have them yet). A batch of
+/// creations, the bulk of a busy pipeline, reads nothing.
 fn touched<E>(decoded: &[(&RecordedEvent, Uuid, E)]) -> Vec<Uuid> {
-    let mut ids: Vec<Uuid> = decoded.iter().map(|(_, id, _)| *id).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut ids: Vec<Uuid> =
+        decoded.iter().filter(|(event, id, _)| seen.insert(*id) && event.sequence > 1).map(|(_, id, _)| *id).collect();
     ids.sort_unstable();
-    ids.dedup();
     ids
 }
 
