@@ -53,6 +53,22 @@ test('an owner creates a brand and invites a colleague who joins', async () => {
   await expect.poll(() => page.getByTestId('user-roles').textContent(), { timeout: 10_000 }).toContain('Second Studio');
   await shot(page, 'admin-user');
 
+  // An analyst: picked from the organization roles, shown on their page.
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const analyst = page.getByRole('dialog');
+  await analyst.getByLabel('Email').fill(`nina@${a.slug}.example`);
+  await analyst.getByLabel('Name').fill('Nina Numbers');
+  await analyst.getByLabel('Organization role').click();
+  await expect.poll(() => page.getByRole('option', { name: 'Analyst' }).isVisible(), { timeout: 10_000 }).toBe(true);
+  await shot(page, 'admin-org-roles');
+  await page.getByRole('option', { name: 'Analyst' }).click();
+  await analyst.getByRole('button', { name: 'Invite' }).click();
+  await analyst.getByTestId('invite-link').waitFor();
+  await analyst.getByRole('button', { name: 'Done' }).click();
+  await page.getByRole('link', { name: 'Nina Numbers' }).click();
+  await expect.poll(() => page.locator('main').textContent(), { timeout: 10_000 }).toContain('Analyst');
+
   const ivy = await (await context(browser)).newPage();
   await ivy.goto(link);
   await ivy.getByLabel('Choose a password').fill(PASSWORD);

@@ -62,7 +62,7 @@ function NewUser({ onClose }: { onClose: () => void }) {
         <TextInput label="Name" required value={f.displayName} onChange={(e) => setF({ ...f, displayName: e.currentTarget.value })} error={fieldError(problem, 'display_name')} />
         <Select
           label="Organization role"
-          description="Members get their rights from brand roles; admins hold every right."
+          description="Members get their rights from brand roles; analysts may also export the event history, without personal data; admins hold every right."
           data={[OrgRole.MEMBER, OrgRole.ANALYST, OrgRole.ADMIN].map((r) => ({ value: String(r), label: ORG_ROLE_LABEL[r] }))}
           value={f.role}
           onChange={(v) => setF({ ...f, role: v ?? String(OrgRole.MEMBER) })}
