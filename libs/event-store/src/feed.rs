@@ -111,12 +111,13 @@ impl Feed {
     /// projections, the database session holding its single-instance lock: what
     /// `sentra-ctl projections status` prints.
     pub async fn subscribers(&self) -> Result<Vec<SubscriberStatus>> {
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT subscriber FROM subscriber_checkpoints ORDER BY subscriber")
-                .fetch_all(self.store.pool())
-                .await?;
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
+        let checkpoints: Vec<(String, i32, Option<i64>)> = sqlx::query_as(
+            "SELECT subscriber, version, rebuild_position FROM subscriber_checkpoints ORDER BY subscriber",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut out = Vec::with_capacity(checkpoints.len());
+        for (name, version, rebuilding) in checkpoints {
             let lag = self.lag(&name).await?;
             // A bigint advisory lock shows in pg_locks as two 32-bit halves (objsubid 1).
             let leader: Option<(i32, Option<String>)> = sqlx::query_as(
@@ -133,11 +134,6 @@ impl Feed {
                 Some(addr) => format!("pid {pid} from {addr}"),
                 None => format!("pid {pid} (local socket)"),
             });
-            let (version, rebuilding): (i32, Option<i64>) =
-                sqlx::query_as("SELECT version, rebuild_position FROM subscriber_checkpoints WHERE subscriber = $1")
-                    .bind(&name)
-                    .fetch_one(self.store.pool())
-                    .await?;
             let rebuilding = rebuilding.map(|p| u64::try_from(p).unwrap_or(0));
             out.push(SubscriberStatus { name, lag, leader, version, rebuilding });
         }

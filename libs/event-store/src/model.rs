@@ -127,6 +127,32 @@ impl Cursor {
     pub const START: Self = Self { transaction_id: 0, position: 0 };
 }
 
+/// The resume token readers outside the store are given (`ReadEvents`, exports):
+/// `<transaction id>-<position>`.
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.transaction_id, self.position)
+    }
+}
+
+/// Parses [`Cursor`]'s `Display` form; anything else is refused.
+impl std::str::FromStr for Cursor {
+    type Err = EventStoreError;
+
+    fn from_str(token: &str) -> Result<Self> {
+        let invalid = || EventStoreError::InvalidArgument("not a feed position");
+        let (transaction_id, position) = token.split_once('-').ok_or_else(invalid)?;
+        let cursor = Cursor {
+            transaction_id: transaction_id.parse().map_err(|_| invalid())?,
+            position: position.parse().map_err(|_| invalid())?,
+        };
+        if cursor.transaction_id < 0 || cursor.position < 0 {
+            return Err(invalid());
+        }
+        Ok(cursor)
+    }
+}
+
 /// An event as stored, with its payload already upcast to the current shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedEvent {

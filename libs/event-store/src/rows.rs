@@ -5,7 +5,7 @@
 //! Rows travel as JSON (`to_jsonb` out, `jsonb_populate_recordset` in) so one helper serves every
 //! table: a projection's row type is a serde struct whose fields are exactly the table's columns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,6 +13,18 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::model::RecordedEvent;
+
+/// The ids whose rows a batch must read, each once, from `(event, aggregate id)` in feed order:
+/// every aggregate the batch touches except those it creates (an aggregate whose first event
+/// here is its first event at all cannot have a row yet). A batch of creations reads nothing.
+pub fn ids_to_load<'a>(events: impl IntoIterator<Item = (&'a RecordedEvent, Uuid)>) -> Vec<Uuid> {
+    let mut seen = HashSet::new();
+    let mut ids: Vec<Uuid> =
+        events.into_iter().filter(|(event, id)| seen.insert(*id) && event.sequence > 1).map(|(_, id)| id).collect();
+    ids.sort_unstable();
+    ids
+}
 
 /// The rows of `table` with these ids (absent ones are simply missing from the map).
 pub async fn load<T: DeserializeOwned>(conn: &mut PgConnection, table: &str, ids: &[Uuid]) -> Result<HashMap<Uuid, T>> {

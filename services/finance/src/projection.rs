@@ -32,11 +32,7 @@ impl Projection for InvoicesProjection {
             let id = Uuid::parse_str(&event.aggregate_id).map_err(|e| EventStoreError::Projection(Box::new(e)))?;
             decoded.push((event, id, event.decode::<InvoiceEvent>()?));
         }
-        // Invoices drafted in this batch (their first event is here) cannot be in the table yet.
-        let mut seen = std::collections::HashSet::new();
-        let mut ids: Vec<Uuid> =
-            decoded.iter().filter(|(e, id, _)| seen.insert(*id) && e.sequence > 1).map(|(_, id, _)| *id).collect();
-        ids.sort_unstable();
+        let ids = rows::ids_to_load(decoded.iter().map(|(e, id, _)| (*e, *id)));
         let loaded: HashMap<Uuid, InvoiceRow> = rows::load(conn, table, &ids).await?;
         // Per invoice: tenant, folded state, version, and the recorded times standing in for a
         // state without its own (created: the first event's, updated: the last one's).

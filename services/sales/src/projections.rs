@@ -35,17 +35,6 @@ fn decode<'a, E: DeserializeOwned>(
     events.iter().filter(|e| e.aggregate_type == aggregate_type).map(|e| Ok((e, id_of(e)?, e.decode::<E>()?))).collect()
 }
 
-/// The ids whose rows a batch must read: those it touches, except aggregates it creates (their
-/// first event here is their first event at all, so the table cannot have them yet). A batch of
-/// creations, the bulk of a busy pipeline, reads nothing.
-fn touched<E>(decoded: &[(&RecordedEvent, Uuid, E)]) -> Vec<Uuid> {
-    let mut seen = std::collections::HashSet::new();
-    let mut ids: Vec<Uuid> =
-        decoded.iter().filter(|(event, id, _)| seen.insert(*id) && event.sequence > 1).map(|(_, id, _)| *id).collect();
-    ids.sort_unstable();
-    ids
-}
-
 /// A row of `leads` (the columns of `migrations/sales`, in any order).
 #[derive(Serialize, Deserialize)]
 struct LeadRow {
@@ -161,7 +150,8 @@ impl Projection for LeadsProjection {
     /// One read of the touched rows, the events folded in memory, one write of the changed ones.
     async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
         let decoded = decode::<LeadEvent>(events, "lead")?;
-        let mut rows: HashMap<Uuid, LeadRow> = rows::load(conn, table, &touched(&decoded)).await?;
+        let mut rows: HashMap<Uuid, LeadRow> =
+            rows::load(conn, table, &rows::ids_to_load(decoded.iter().map(|(e, id, _)| (*e, *id)))).await?;
         for (event, id, lead_event) in decoded {
             let v = seq(event);
             if let LeadEvent::Created { brand_id, contact, source, estimated_value, notes, assignee_id, at } =
@@ -254,7 +244,8 @@ impl Projection for ClientsProjection {
 
     async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
         let decoded = decode::<ClientEvent>(events, "client")?;
-        let mut rows: HashMap<Uuid, ClientRow> = rows::load(conn, table, &touched(&decoded)).await?;
+        let mut rows: HashMap<Uuid, ClientRow> =
+            rows::load(conn, table, &rows::ids_to_load(decoded.iter().map(|(e, id, _)| (*e, *id)))).await?;
         for (event, id, client_event) in decoded {
             let v = seq(event);
             if let ClientEvent::Created { brand_id, contact, lead_id, at } = client_event {
@@ -322,7 +313,8 @@ impl Projection for OrdersProjection {
 
     async fn apply_batch(&self, conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> Result<()> {
         let decoded = decode::<OrderEvent>(events, "order")?;
-        let mut rows: HashMap<Uuid, OrderRow> = rows::load(conn, table, &touched(&decoded)).await?;
+        let mut rows: HashMap<Uuid, OrderRow> =
+            rows::load(conn, table, &rows::ids_to_load(decoded.iter().map(|(e, id, _)| (*e, *id)))).await?;
         for (event, id, order_event) in decoded {
             let v = seq(event);
             if let OrderEvent::Created { brand_id, client_id, currency, lines, totals, at } = order_event {

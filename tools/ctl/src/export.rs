@@ -21,6 +21,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use prost_reflect::{DescriptorPool, DynamicMessage};
+use sentra_event_store::Cursor;
 use sentra_proto::sentra::analytics::v1 as apb;
 use sentra_proto::sentra::finance::v1 as fpb;
 use sentra_proto::sentra::finance::v1::finance_service_client::FinanceServiceClient;
@@ -78,7 +79,7 @@ pub struct Export {
     /// The server-side filters and the start position (`after`).
     pub query: apb::EventQuery,
     /// Stop after this position (inclusive).
-    pub until: Option<(i64, i64)>,
+    pub until: Option<Cursor>,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
 }
@@ -106,10 +107,9 @@ fn timestamp(flag: &str, value: &str) -> anyhow::Result<prost_types::Timestamp> 
     })
 }
 
-/// Parses a `ReadEvents` position (`<transaction>-<position>`) for comparisons.
-fn position(token: &str) -> Option<(i64, i64)> {
-    let (transaction, position) = token.split_once('-')?;
-    Some((transaction.parse().ok()?, position.parse().ok()?))
+/// Parses a `ReadEvents` position for comparisons (the event store's resume token).
+fn position(token: &str) -> Option<Cursor> {
+    token.parse().ok()
 }
 
 impl Export {
@@ -451,7 +451,7 @@ impl Parquet {
             })
             .collect();
         parts.sort();
-        let (mut resume, mut next_part) = (None::<(i64, i64, String)>, 0);
+        let (mut resume, mut next_part) = (None::<(Cursor, String)>, 0);
         for part in parts {
             let footer = File::open(&part)
                 .ok()
@@ -459,9 +459,9 @@ impl Parquet {
                 .map(|r| parquet::file::reader::FileReader::metadata(&r).file_metadata().key_value_metadata().cloned());
             let last = footer.flatten().and_then(|kv| kv.into_iter().find(|k| k.key == LAST_POSITION)?.value);
             match last.as_deref().and_then(|p| position(p).map(|at| (at, p.to_owned()))) {
-                Some(((tx, pos), token)) => {
-                    if resume.as_ref().is_none_or(|(t, p, _)| (tx, pos) > (*t, *p)) {
-                        resume = Some((tx, pos, token));
+                Some((at, token)) => {
+                    if resume.as_ref().is_none_or(|(seen, _)| at > *seen) {
+                        resume = Some((at, token));
                     }
                     let number = part
                         .file_stem()
@@ -482,7 +482,7 @@ impl Parquet {
             columns: Columns::default(),
             last_position: String::new(),
         };
-        Ok((parquet, resume.map(|(_, _, token)| token)))
+        Ok((parquet, resume.map(|(_, token)| token)))
     }
 
     fn write_batch(&mut self) -> anyhow::Result<()> {

@@ -224,6 +224,8 @@ async fn csv_and_parquet_hold_the_same_events_and_parquet_resumes_past_a_torn_pa
     assert!(redacted.iter().all(|r| !r));
 
     // Without the right, nothing is written and the error says why.
-    let refused = ctl(&mesh, "not-a-token", "ndjson", &dir.path().join("no.ndjson"), &[]).await.unwrap_err();
-    assert!(refused.contains("Unauthenticated") || refused.contains("token"), "{refused}");
+    let refused_path = dir.path().join("no.ndjson");
+    let refused = ctl(&mesh, "not-a-token", "ndjson", &refused_path, &[]).await.unwrap_err();
+    assert!(refused.contains("invalid or expired access token"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&refused_path).unwrap_or_default(), "");
 }
