@@ -61,6 +61,8 @@
 //! | `tenancy.user.read` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
 //! | `tenancy.user.write` | organization | ✓ | ✓ |   |   |   |   |   |   |   |
 //! | `analytics.events.read` | organization | ✓ | ✓ |   | ✓ |   |   |   |   |   |
+//! | `comm.mailbox.read` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
+//! | `comm.mailbox.write` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
 //! | `tenancy.brand.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ | ✓ |
 //! | `tenancy.brand.write` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
 //! | `tenancy.brand_access.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |
@@ -78,6 +80,10 @@
 //! | `finance.invoice.write` | brand | ✓ | ✓ |   |   | ✓ |   | ✓ |   |   |
 //! | `finance.payment.write` | brand | ✓ | ✓ |   |   | ✓ |   | ✓ |   |   |
 //! | `finance.receivables.read` | brand | ✓ | ✓ |   |   | ✓ |   | ✓ | ✓ |   |
+//! | `comm.alias.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |
+//! | `comm.alias.write` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
+//! | `comm.thread.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |
+//! | `comm.email.send` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ |   |   |
 
 pub mod permissions;
 pub mod roles;

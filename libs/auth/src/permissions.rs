@@ -54,6 +54,19 @@ pub const PAYMENT_WRITE: &str = "finance.payment.write";
 /// Read receivables.
 pub const RECEIVABLES_READ: &str = "finance.receivables.read";
 
+/// See one's own connected mailboxes and their sync status.
+pub const MAILBOX_READ: &str = "comm.mailbox.read";
+/// Connect one's own mailbox and ask it to sync.
+pub const MAILBOX_WRITE: &str = "comm.mailbox.write";
+/// See a brand's sender aliases.
+pub const ALIAS_READ: &str = "comm.alias.read";
+/// Add and verify a brand's sender aliases.
+pub const ALIAS_WRITE: &str = "comm.alias.write";
+/// Read the email threads linked to a brand's leads and clients.
+pub const THREAD_READ: &str = "comm.thread.read";
+/// Send email from a brand's aliases.
+pub const EMAIL_SEND: &str = "comm.email.send";
+
 /// Replay the organization's recorded events (`ReadEvents`, `sentra-ctl events export`).
 pub const ANALYTICS_EVENTS_READ: &str = "analytics.events.read";
 
@@ -114,6 +127,8 @@ pub const MATRIX: &[Grant] = &[
     org(USER_READ, ANY_ORG_ROLE),
     org(USER_WRITE, OWNER_ADMIN),
     org(ANALYTICS_EVENTS_READ, ANALYSTS),
+    org(MAILBOX_READ, ANY_ORG_ROLE),
+    org(MAILBOX_WRITE, ANY_ORG_ROLE),
     brand(BRAND_READ, &[Manager, Agent, Finance, Viewer], true),
     brand(BRAND_WRITE, &[Manager], false),
     brand(BRAND_ACCESS_READ, &[Manager, Agent, Finance, Viewer], false),
@@ -131,6 +146,10 @@ pub const MATRIX: &[Grant] = &[
     brand(INVOICE_WRITE, &[Manager, Finance], false),
     brand(PAYMENT_WRITE, &[Manager, Finance], false),
     brand(RECEIVABLES_READ, &[Manager, Finance, Viewer], false),
+    brand(ALIAS_READ, &[Manager, Agent, Finance, Viewer], false),
+    brand(ALIAS_WRITE, &[Manager], false),
+    brand(THREAD_READ, &[Manager, Agent, Finance, Viewer], false),
+    brand(EMAIL_SEND, &[Manager, Agent, Finance], false),
 ];
 
 /// The matrix row of `permission`, or `None` for a name that is not a permission.
@@ -207,11 +226,11 @@ mod tests {
     fn permissions_are_unique_and_well_formed() {
         let names: BTreeSet<_> = MATRIX.iter().map(|g| g.permission).collect();
         assert_eq!(names.len(), MATRIX.len(), "a permission is listed twice");
-        assert_eq!(MATRIX.len(), 23);
+        assert_eq!(MATRIX.len(), 29);
         for name in names {
             let parts: Vec<_> = name.split('.').collect();
             assert_eq!(parts.len(), 3, "{name}");
-            assert!(["tenancy", "sales", "finance", "analytics"].contains(&parts[0]), "{name}");
+            assert!(["tenancy", "sales", "finance", "comm", "analytics"].contains(&parts[0]), "{name}");
             assert!(parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
             assert_eq!(grant(name).map(|g| g.permission), Some(name));
         }
@@ -219,12 +238,21 @@ mod tests {
     }
 
     #[test]
-    fn org_scope_rows_are_the_organization_users_and_analytics() {
+    fn org_scope_rows_are_the_organization_users_analytics_and_own_mailboxes() {
         let org_scoped: BTreeSet<_> =
             MATRIX.iter().filter(|g| g.scope == Scope::Organization).map(|g| g.permission).collect();
         assert_eq!(
             org_scoped,
-            set(&[ORGANIZATION_READ, ORGANIZATION_WRITE, BRAND_CREATE, USER_READ, USER_WRITE, ANALYTICS_EVENTS_READ])
+            set(&[
+                ORGANIZATION_READ,
+                ORGANIZATION_WRITE,
+                BRAND_CREATE,
+                USER_READ,
+                USER_WRITE,
+                ANALYTICS_EVENTS_READ,
+                MAILBOX_READ,
+                MAILBOX_WRITE
+            ])
         );
         for g in MATRIX.iter().filter(|g| g.scope == Scope::Organization) {
             assert!(g.brand_roles.is_empty() && !g.portal, "{}", g.permission);
@@ -232,16 +260,16 @@ mod tests {
     }
 
     #[test]
-    fn owner_and_admin_hold_everything_member_only_reads_org_and_users() {
+    fn owner_and_admin_hold_everything_member_reads_org_and_users_and_owns_a_mailbox() {
         for g in MATRIX {
             assert!(g.org_roles.contains(&OrgRole::Owner) && g.org_roles.contains(&OrgRole::Admin), "{}", g.permission);
         }
         let member: BTreeSet<_> =
             MATRIX.iter().filter(|g| g.org_roles.contains(&OrgRole::Member)).map(|g| g.permission).collect();
-        assert_eq!(member, set(&[ORGANIZATION_READ, USER_READ]));
+        assert_eq!(member, set(&[ORGANIZATION_READ, USER_READ, MAILBOX_READ, MAILBOX_WRITE]));
         let analyst: BTreeSet<_> =
             MATRIX.iter().filter(|g| g.org_roles.contains(&OrgRole::Analyst)).map(|g| g.permission).collect();
-        assert_eq!(analyst, set(&[ORGANIZATION_READ, USER_READ, ANALYTICS_EVENTS_READ]));
+        assert_eq!(analyst, set(&[ORGANIZATION_READ, USER_READ, ANALYTICS_EVENTS_READ, MAILBOX_READ, MAILBOX_WRITE]));
     }
 
     #[test]
@@ -262,7 +290,10 @@ mod tests {
                 ORDER_READ,
                 ORDER_WRITE,
                 PIPELINE_READ,
-                INVOICE_READ
+                INVOICE_READ,
+                ALIAS_READ,
+                THREAD_READ,
+                EMAIL_SEND
             ])
         );
         assert_eq!(
@@ -275,12 +306,15 @@ mod tests {
                 INVOICE_READ,
                 INVOICE_WRITE,
                 PAYMENT_WRITE,
-                RECEIVABLES_READ
+                RECEIVABLES_READ,
+                ALIAS_READ,
+                THREAD_READ,
+                EMAIL_SEND
             ])
         );
         let reads: BTreeSet<_> = brand_scoped.iter().copied().filter(|p| p.ends_with(".read")).collect();
         assert_eq!(held_by(Viewer), reads);
-        assert_eq!(reads.len(), 8);
+        assert_eq!(reads.len(), 10);
         let portal: BTreeSet<_> = MATRIX.iter().filter(|g| g.portal).map(|g| g.permission).collect();
         assert_eq!(portal, set(&[BRAND_READ, ORDER_READ, INVOICE_READ]));
     }

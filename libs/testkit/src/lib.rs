@@ -12,6 +12,7 @@
 //! `SENTRA_TEST_AMQP_URL`, defaulting to the local servers.
 
 pub mod envoy;
+pub mod gmail;
 pub mod grpc;
 pub mod process;
 mod proxy;

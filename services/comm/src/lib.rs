@@ -1,13 +1,39 @@
-//! The Comm service: emails, threads, delivery and webhook logs.
+//! The Comm service: connected mailboxes (Gmail), their sync, conversations on leads and
+//! clients, brand aliases and sending.
 //!
 //! - [`Config`]: defaults plus `SENTRA_COMM__*` variables.
-//! - [`Application`]: connects to PostgreSQL (schema `comm`) and RabbitMQ, then serves gRPC with
-//!   health and reflection on the configured port (3002 by default, 0 in tests).
+//! - [`Application`]: connects to PostgreSQL (schema `comm`), RabbitMQ and Tenancy; runs the
+//!   sync worker ([`sync`]), the address index fed by Sales' events ([`contacts`]) and the
+//!   re-wrapping of data keys after a key rotation; serves `CommService` with health and
+//!   reflection (port 3002 by default, 0 in tests).
+//! - [`gmail`]: the provider's HTTP API; [`mailboxes`]: OAuth consent and sealed tokens;
+//!   [`mime`]: parsing and building mail; [`store`]: the mail repository; [`aliases`],
+//!   [`sending`]: brand aliases and SendEmail; [`grpc`]: the surface; [`error`]: the one mapping
+//!   to gRPC statuses.
+
+pub mod aliases;
+pub mod contacts;
+pub mod error;
+pub mod gmail;
+pub mod grpc;
+pub mod mailboxes;
+pub mod mime;
+pub mod sending;
+pub mod store;
+pub mod sync;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use secrecy::{ExposeSecret as _, SecretString};
+use sentra_auth::{AuthLayer, DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions, Verifier};
+use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig};
+use sentra_crypto::{KeyRing, KeyRingConfig};
+use sentra_directory::Directory;
+use sentra_proto::sentra::comm::v1::comm_service_server::CommServiceServer;
+use sentra_runtime::background::Background;
 use sentra_runtime::config::{
     self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig,
 };
@@ -15,6 +41,15 @@ use sentra_runtime::health::{AmqpProbe, PostgresProbe, Probe};
 use sentra_runtime::server::{ServeError, ServiceHost};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::gmail::{Gmail, GoogleConfig};
+use crate::mailboxes::Mailboxes;
+use crate::store::{MailStore, PgMailStore};
+use crate::sync::{SyncConfig, Syncer};
+
+/// The gRPC services this process serves.
+pub const SERVICES: [&str; 1] = ["sentra.comm.v1.CommService"];
 
 /// Everything the service reads at start-up.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -32,6 +67,25 @@ pub struct Config {
     pub health: HealthConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Tenancy's address (keys, sessions, brands).
+    pub tenancy_url: String,
+    /// TLS towards Tenancy.
+    pub client_tls: sentra_runtime::tls::ClientTls,
+    /// Deadline of each Tenancy call, seconds.
+    pub tenancy_timeout_secs: f64,
+    /// Google OAuth and the Gmail API.
+    pub google: GoogleConfig,
+    /// Key-encryption keys that wrap each mailbox's data key (required: there is no default
+    /// key). `keys.active` names the one new keys are wrapped with.
+    pub keys: KeyRingConfig,
+    /// Signs the OAuth `state`; every replica needs the same. Empty: a random key per process
+    /// (a consent must then complete on the replica that started it).
+    #[serde(skip_serializing)]
+    pub state_secret: SecretString,
+    /// Mailbox sync.
+    pub sync: SyncConfig,
+    /// First retry delay of the contact index consumer, seconds.
+    pub retry_delay_secs: f64,
 }
 
 impl Default for Config {
@@ -43,6 +97,14 @@ impl Default for Config {
             log: LogConfig::default(),
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
+            tenancy_url: "http://127.0.0.1:3001".into(),
+            client_tls: sentra_runtime::tls::ClientTls::default(),
+            tenancy_timeout_secs: 2.0,
+            google: GoogleConfig::default(),
+            keys: KeyRingConfig::default(),
+            state_secret: SecretString::from(String::new()),
+            sync: SyncConfig::default(),
+            retry_delay_secs: 1.0,
         }
     }
 }
@@ -63,6 +125,21 @@ pub enum StartupError {
     /// The listener could not be bound.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// `tenancy_url` does not parse.
+    #[error("tenancy_url is invalid")]
+    TenancyUrl(#[source] tonic::transport::Error),
+    /// Client TLS configuration.
+    #[error("client TLS")]
+    Tls(#[from] sentra_runtime::tls::TlsError),
+    /// The key ring (`keys`) is missing or malformed.
+    #[error("comm keys: {0}")]
+    Keys(#[from] sentra_crypto::CryptoError),
+    /// RabbitMQ.
+    #[error(transparent)]
+    Bus(#[from] sentra_bus::BusError),
+    /// The Gmail client could not be built.
+    #[error("google: {0}")]
+    Google(#[from] gmail::GmailError),
 }
 
 /// The built service, bound and ready to serve.
@@ -70,11 +147,13 @@ pub struct Application {
     host: ServiceHost,
     config: Config,
     pool: PgPool,
+    tenancy: tonic::transport::Channel,
+    mailboxes: Mailboxes,
 }
 
 /// The migrations of the service's schema, in the order they apply.
 fn migrators() -> Vec<sqlx::migrate::Migrator> {
-    Vec::new()
+    vec![sentra_bus::migrator(), sqlx::migrate!("../../migrations/comm")]
 }
 
 /// Applies this build's migrations to the configured schema, then returns: the `migrate`
@@ -85,12 +164,49 @@ pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     Ok(())
 }
 
+fn contact_consumer(config: &Config, pool: PgPool) -> Consumer<contacts::ContactIndex> {
+    let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
+    let consumer_config =
+        ConsumerConfig::new(BrokerConfig::from(&config.amqp), "comm", "sales-contacts", contacts::ROUTING_KEYS)
+            .with_retry_delay(retry, retry * 64);
+    Consumer::new(consumer_config, pool, contacts::ContactIndex)
+}
+
+/// Moves up to `max` dead-lettered contact events back to the queue; returns how many moved.
+pub async fn replay_dead_letters(config: &Config, max: usize) -> Result<usize, StartupError> {
+    let database = sentra_runtime::config::DatabaseConfig { migrate: false, ..config.database.clone() };
+    let pool = sentra_runtime::db::connect_and_migrate(&database, migrators()).await?;
+    let moved = contact_consumer(config, pool.clone()).replay_dead_letters(max).await;
+    pool.close().await;
+    Ok(moved?)
+}
+
 impl Application {
     /// Connects, migrates and binds; `config.server.port = 0` binds a free port.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let ring = Arc::new(KeyRing::from_config(&config.keys)?);
+        let gmail = Gmail::new(config.google.clone())?;
         let pool = sentra_runtime::db::connect_and_migrate(&config.database, migrators()).await?;
-        let host = ServiceHost::bind("comm", &config.server, &[]).await?;
-        Ok(Self { host, config, pool })
+        let connector = sentra_runtime::tls::Connector::new(&config.client_tls)?;
+        let tenancy = connector
+            .endpoint(&config.tenancy_url)
+            .map_err(StartupError::TenancyUrl)?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_with_connector_lazy(connector);
+        let state_key: Arc<[u8]> = match config.state_secret.expose_secret() {
+            "" => {
+                tracing::warn!(
+                    "state_secret is not set: OAuth consents complete only on the replica that started them."
+                );
+                let mut key = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+                Arc::from(key.as_slice())
+            }
+            secret => Arc::from(secret.as_bytes()),
+        };
+        let mailboxes = Mailboxes::new(pool.clone(), ring, gmail, state_key);
+        let host = ServiceHost::bind("comm", &config.server, &SERVICES).await?;
+        Ok(Self { host, config, pool, tenancy, mailboxes })
     }
 
     /// The bound address.
@@ -103,11 +219,64 @@ impl Application {
         self.host.admin_addr()
     }
 
+    fn tenancy_timeout(&self) -> Duration {
+        Duration::try_from_secs_f64(self.config.tenancy_timeout_secs).unwrap_or(Duration::from_secs(2))
+    }
+
     /// Serves until `shutdown` resolves, then drains and stops.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
         let probes: Vec<Arc<dyn Probe>> =
             vec![Arc::new(PostgresProbe(self.pool.clone())), Arc::new(AmqpProbe::new(self.config.amqp.url.clone()))];
-        let routes = tonic::service::Routes::default();
-        self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await
+        let auth = AuthLayer::new(
+            Verifier::new(Arc::new(TenancyKeys::new(self.tenancy.clone(), self.tenancy_timeout()))).with_sessions(
+                Arc::new(TenancySessions::new(self.tenancy.clone(), self.tenancy_timeout())),
+                DEFAULT_SESSION_TTL,
+            ),
+        );
+        let store: Arc<dyn MailStore> = Arc::new(PgMailStore::new(self.pool.clone()));
+        let wake = Arc::new(Notify::new());
+        let aliases = aliases::Aliases::new(self.pool.clone(), self.mailboxes.clone());
+        let api = grpc::CommApi {
+            mailboxes: self.mailboxes.clone(),
+            store: store.clone(),
+            aliases: aliases.clone(),
+            sender: sending::Sender {
+                pool: self.pool.clone(),
+                store: store.clone(),
+                mailboxes: self.mailboxes.clone(),
+                aliases,
+            },
+            directory: Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())),
+            wake: wake.clone(),
+        };
+        let routes = tonic::service::Routes::new(tower::Layer::layer(&auth, CommServiceServer::new(api)));
+
+        let mut background = Background::new();
+        let metrics = self.host.metrics();
+        metrics.observe_pool(&self.pool);
+        let consumer = contact_consumer(&self.config, self.pool.clone()).with_metrics(metrics);
+        if let Err(error) = consumer.declare().await {
+            tracing::warn!(%error, "Contact queue not declared yet; the consumer retries on connect.");
+        }
+        let stop = background.stopped();
+        background.spawn("contact index", async move { consumer.run(stop).await });
+        let mailboxes = self.mailboxes.clone();
+        background.spawn("key rewrap", async move {
+            match mailboxes.rewrap_all().await {
+                Ok(0) => {}
+                Ok(moved) => tracing::info!(moved, "Re-wrapped mailbox data keys under the active key."),
+                Err(error) => tracing::warn!(%error, "Re-wrapping data keys failed; retried at the next start."),
+            }
+            Ok::<(), std::convert::Infallible>(())
+        });
+        if self.config.sync.enabled {
+            let syncer = Syncer::new(self.pool.clone(), store, self.mailboxes.clone(), self.config.sync.clone(), wake);
+            let stop = background.stopped();
+            background.spawn("mailbox sync", async move { syncer.run(stop).await });
+        }
+
+        let served = self.host.serve(routes, probes, self.config.health, self.config.shutdown, shutdown).await;
+        background.stop().await;
+        served
     }
 }

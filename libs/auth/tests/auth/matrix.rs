@@ -85,7 +85,16 @@ fn brand_scoped_permission_without_a_brand_is_never_held() {
 fn member_without_a_brand_role_holds_nothing_brand_scoped() {
     let p = staff(OrgRole::Member, &[]);
     assert!(!p.is_org_admin());
-    assert_eq!(held(&p, Uuid::new_v4()), set(&[permissions::ORGANIZATION_READ, permissions::USER_READ]));
+    // Org-wide, a member reads the organization and its users and owns their own mailbox.
+    assert_eq!(
+        held(&p, Uuid::new_v4()),
+        set(&[
+            permissions::ORGANIZATION_READ,
+            permissions::USER_READ,
+            permissions::MAILBOX_READ,
+            permissions::MAILBOX_WRITE
+        ])
+    );
     assert!(!p.can(permissions::BRAND_CREATE, None));
     assert!(!p.can(permissions::USER_WRITE, None));
     assert_eq!(p.brands_with(permissions::LEAD_READ), Some(vec![]));
@@ -97,7 +106,7 @@ fn member_without_a_brand_role_holds_nothing_brand_scoped() {
 fn each_brand_role_holds_its_documented_set_on_its_brand() {
     use permissions::*;
     let brand = Uuid::new_v4();
-    let org_member = set(&[ORGANIZATION_READ, USER_READ]);
+    let org_member = set(&[ORGANIZATION_READ, USER_READ, MAILBOX_READ, MAILBOX_WRITE]);
     let with = |role| &held(&staff(OrgRole::Member, &[(brand, role)]), brand) - &org_member;
 
     let brand_scoped: BTreeSet<_> = MATRIX.iter().filter(|g| g.scope == Scope::Brand).map(|g| g.permission).collect();
@@ -116,6 +125,9 @@ fn each_brand_role_holds_its_documented_set_on_its_brand() {
             ORDER_WRITE,
             PIPELINE_READ,
             INVOICE_READ,
+            ALIAS_READ,
+            THREAD_READ,
+            EMAIL_SEND,
         ])
     );
     assert_eq!(
@@ -128,7 +140,10 @@ fn each_brand_role_holds_its_documented_set_on_its_brand() {
             INVOICE_READ,
             INVOICE_WRITE,
             PAYMENT_WRITE,
-            RECEIVABLES_READ
+            RECEIVABLES_READ,
+            ALIAS_READ,
+            THREAD_READ,
+            EMAIL_SEND
         ])
     );
     assert_eq!(
@@ -141,7 +156,9 @@ fn each_brand_role_holds_its_documented_set_on_its_brand() {
             ORDER_READ,
             PIPELINE_READ,
             INVOICE_READ,
-            RECEIVABLES_READ
+            RECEIVABLES_READ,
+            ALIAS_READ,
+            THREAD_READ
         ])
     );
 }
@@ -150,7 +167,8 @@ fn each_brand_role_holds_its_documented_set_on_its_brand() {
 fn viewer_cannot_write() {
     let brand = Uuid::new_v4();
     let p = staff(OrgRole::Member, &[(brand, BrandRole::Viewer)]);
-    for g in MATRIX.iter().filter(|g| !g.permission.ends_with(".read")) {
+    // Brand-scoped writes; a viewer, like every member, still connects their own mailbox.
+    for g in MATRIX.iter().filter(|g| !g.permission.ends_with(".read") && g.scope == Scope::Brand) {
         assert!(!p.can(g.permission, Some(brand)), "{}", g.permission);
         assert!(!p.can(g.permission, None), "{}", g.permission);
     }

@@ -1,0 +1,365 @@
+//! Tenancy, Sales and Comm in-process on one fresh database and broker prefix, Comm talking to
+//! the fake Gmail of `sentra-testkit`, and an agency with people in every role.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use sentra_comm::Config;
+use sentra_crypto::KeyRingConfig;
+use sentra_proto::sentra::comm::v1 as pb;
+use sentra_proto::sentra::comm::v1::comm_service_client::CommServiceClient;
+use sentra_proto::sentra::sales::v1 as spb;
+use sentra_proto::sentra::sales::v1::sales_service_client::SalesServiceClient;
+use sentra_proto::sentra::tenancy::v1 as tpb;
+use sentra_proto::sentra::tenancy::v1::auth_service_client::AuthServiceClient;
+use sentra_proto::sentra::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use sentra_testkit::TestDatabase;
+use sentra_testkit::gmail::FakeGmail;
+use sentra_testkit::grpc::{bearer, eventually};
+use sentra_testkit::tenancy;
+use tonic::transport::Channel;
+
+type Server = tokio::task::JoinHandle<Result<(), sentra_runtime::server::ServeError>>;
+
+/// The services, running, and the fake provider.
+pub struct World {
+    pub comm_addr: SocketAddr,
+    pub comm: CommServiceClient<Channel>,
+    pub sales: SalesServiceClient<Channel>,
+    pub tenancy: TenancyServiceClient<Channel>,
+    pub auth: AuthServiceClient<Channel>,
+    pub gmail: FakeGmail,
+    pub db: TestDatabase,
+    /// Comm's configuration, to start it again (restart, key rotation).
+    pub comm_config: Config,
+    comm_server: Option<(tokio::sync::oneshot::Sender<()>, Server)>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    servers: Vec<Server>,
+}
+
+fn stoppable<F>(
+    run: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
+) -> (tokio::sync::oneshot::Sender<()>, Server)
+where
+    F: Future<Output = Result<(), sentra_runtime::server::ServeError>> + Send + 'static,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(run(Box::pin(async {
+        let _ = stopped.await;
+    })));
+    (stop, server)
+}
+
+/// A Comm configuration for tests: fast polls, a fresh key, the fake's URLs.
+pub fn comm_config(db: &TestDatabase, tenancy: SocketAddr, prefix: &str, gmail: &FakeGmail) -> Config {
+    let mut config = Config::default();
+    config.server.host = Ipv4Addr::LOCALHOST.into();
+    config.server.port = 0;
+    config.health.interval = Duration::from_millis(200);
+    config.shutdown.drain = Duration::ZERO;
+    config.database.url = db.secret_url();
+    config.database.max_connections = 12;
+    config.amqp.prefix = prefix.to_owned();
+    config.amqp.queue_expiry_secs = sentra_testkit::QUEUE_EXPIRY_SECS;
+    config.tenancy_url = format!("http://{tenancy}");
+    config.retry_delay_secs = 0.1;
+    config.keys = KeyRingConfig::single("k1", &rand_key());
+    config.state_secret = "test-state-secret".to_string().into();
+    let base = gmail.base_url();
+    config.google.auth_url = format!("{base}/o/oauth2/v2/auth");
+    config.google.token_url = format!("{base}/token");
+    config.google.api_url = base;
+    config.google.client_id = gmail.client_id().into();
+    config.google.client_secret = gmail.client_secret().to_string().into();
+    config.google.redirect_uri = "http://app.test.example/app/mailboxes/callback".into();
+    config.sync.poll_interval_secs = 0.2;
+    config.sync.lease_secs = 2.0;
+    config.sync.max_inline_wait_secs = 5.0;
+    config
+}
+
+fn rand_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    for (i, b) in uuid::Uuid::new_v4().as_bytes().iter().chain(uuid::Uuid::new_v4().as_bytes()).enumerate() {
+        key[i] = *b;
+    }
+    key
+}
+
+pub async fn spawn() -> World {
+    spawn_with(|_| {}).await
+}
+
+/// With `tweak` applied to Comm's configuration.
+pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> World {
+    let db = TestDatabase::create().await;
+    let prefix = sentra_testkit::unique_prefix("comm");
+    let gmail = FakeGmail::start().await;
+
+    let mut tenancy = sentra_tenancy::Config::default();
+    tenancy.server.host = Ipv4Addr::LOCALHOST.into();
+    tenancy.server.port = 0;
+    tenancy.database.url = db.secret_url();
+    tenancy.database.max_connections = 4;
+    tenancy.redis.key_prefix = format!("{}:", sentra_testkit::unique_prefix("comm-tenancy"));
+    tenancy.shutdown.drain = Duration::ZERO;
+    let tenancy_app = sentra_tenancy::Application::build(tenancy).await.expect("tenancy builds");
+    let tenancy_addr = tenancy_app.local_addr();
+    let (tenancy_stop, tenancy_server) = stoppable(|s| tenancy_app.run_until(s));
+
+    let mut sales = sentra_sales::Config::default();
+    sales.server.host = Ipv4Addr::LOCALHOST.into();
+    sales.server.port = 0;
+    sales.database.url = db.secret_url();
+    sales.database.max_connections = 6;
+    sales.amqp.prefix = prefix.clone();
+    sales.shutdown.drain = Duration::ZERO;
+    sales.tenancy_url = format!("http://{tenancy_addr}");
+    let sales_app = sentra_sales::Application::build(sales).await.expect("sales builds");
+    let sales_addr = sales_app.local_addr();
+    let (sales_stop, sales_server) = stoppable(|s| sales_app.run_until(s));
+
+    let mut comm_config = comm_config(&db, tenancy_addr, &prefix, &gmail);
+    tweak(&mut comm_config);
+    let tenancy_channel = sentra_testkit::grpc::channel(tenancy_addr);
+    let mut world = World {
+        comm_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        comm: CommServiceClient::new(sentra_testkit::grpc::channel(SocketAddr::from((Ipv4Addr::LOCALHOST, 1)))),
+        sales: SalesServiceClient::new(sentra_testkit::grpc::channel(sales_addr)),
+        tenancy: TenancyServiceClient::new(tenancy_channel.clone()),
+        auth: AuthServiceClient::new(tenancy_channel),
+        gmail,
+        db,
+        comm_config,
+        comm_server: None,
+        stops: vec![sales_stop, tenancy_stop],
+        servers: vec![sales_server, tenancy_server],
+    };
+    world.start_comm().await;
+    world
+}
+
+/// An agency: brands Alpha and Beta; a manager, an agent and a viewer on Alpha, an agent on Beta.
+pub struct Agency {
+    pub alpha: String,
+    pub beta: String,
+    pub owner: String,
+    pub manager: String,
+    pub agent: String,
+    pub viewer: String,
+    pub beta_agent: String,
+    pub slug: String,
+}
+
+impl Agency {
+    pub fn email(&self, who: &str) -> String {
+        format!("{who}@{}.example", self.slug)
+    }
+}
+
+impl World {
+    /// Starts (again) Comm with `comm_config`.
+    pub async fn start_comm(&mut self) {
+        let app = sentra_comm::Application::build(self.comm_config.clone()).await.expect("comm builds");
+        self.comm_addr = app.local_addr();
+        self.comm = CommServiceClient::new(sentra_testkit::grpc::channel(self.comm_addr));
+        self.comm_server = Some(stoppable(|s| app.run_until(s)));
+    }
+
+    /// Stops Comm cleanly.
+    pub async fn stop_comm(&mut self) {
+        if let Some((stop, server)) = self.comm_server.take() {
+            let _ = stop.send(());
+            server.await.expect("join").expect("clean stop");
+        }
+    }
+
+    /// Kills Comm where it stands (the task is aborted: no drain, leases left held).
+    pub async fn kill_comm(&mut self) {
+        if let Some((_stop, server)) = self.comm_server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop_comm().await;
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        for server in self.servers.drain(..) {
+            server.await.expect("join").expect("clean stop");
+        }
+    }
+
+    pub async fn login(&self, email: &str) -> String {
+        tenancy::login(&self.auth, email, "").await
+    }
+
+    pub async fn agency(&self, name: &str) -> Agency {
+        let slug = name.to_lowercase().replace(' ', "-");
+        tenancy::sign_up(&self.tenancy, name).await;
+        let owner = self.login(&tenancy::owner_email(name)).await;
+        let mut brands = Vec::new();
+        for n in ["Alpha", "Beta"] {
+            let brand = tpb::Brand {
+                name: n.into(),
+                domain: format!("{}.{slug}.example", n.to_lowercase()),
+                invoice_prefix: n[..2].to_uppercase(),
+                default_currency: "EUR".into(),
+                ..Default::default()
+            };
+            brands.push(tenancy::create_brand(&self.tenancy, &owner, brand).await.id);
+        }
+        let mut tokens = Vec::new();
+        for (who, role, brand) in [
+            ("manager", tpb::BrandRole::Manager, &brands[0]),
+            ("agent", tpb::BrandRole::Agent, &brands[0]),
+            ("viewer", tpb::BrandRole::Viewer, &brands[0]),
+            ("beta-agent", tpb::BrandRole::Agent, &brands[1]),
+        ] {
+            let email = format!("{who}@{slug}.example");
+            tenancy::staff_member(&self.tenancy, &owner, &email, brand, role).await;
+            tokens.push(self.login(&email).await);
+        }
+        Agency {
+            alpha: brands[0].clone(),
+            beta: brands[1].clone(),
+            owner,
+            manager: tokens[0].clone(),
+            agent: tokens[1].clone(),
+            viewer: tokens[2].clone(),
+            beta_agent: tokens[3].clone(),
+            slug,
+        }
+    }
+
+    /// Runs the consent for `token`'s user as `email` at the fake provider and completes it.
+    pub async fn connect(&self, token: &str, email: &str) -> pb::Mailbox {
+        let (code, state) = self.consent(token, email).await;
+        let mut comm = self.comm.clone();
+        comm.complete_mailbox_connection(bearer(token, pb::CompleteMailboxConnectionRequest { code, state }))
+            .await
+            .expect("complete connection")
+            .into_inner()
+            .mailbox
+            .expect("mailbox")
+    }
+
+    /// Starts a connection and follows the consent page's redirect: the `code` and `state` the
+    /// browser would bring back.
+    pub async fn consent(&self, token: &str, email: &str) -> (String, String) {
+        self.gmail.add_user(email);
+        self.gmail.consent_as(email);
+        let mut comm = self.comm.clone();
+        let started = comm
+            .start_mailbox_connection(bearer(token, pb::StartMailboxConnectionRequest {}))
+            .await
+            .expect("start connection")
+            .into_inner();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let answer = http.get(&started.authorization_url).send().await.expect("consent page");
+        assert_eq!(answer.status(), 302, "the consent page redirects back");
+        let location = answer.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&self.comm_config.google.redirect_uri), "{location}");
+        let url = reqwest::Url::parse(&location).unwrap();
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap();
+        assert_eq!(param("state"), started.state);
+        (param("code"), param("state"))
+    }
+
+    pub async fn mailbox(&self, token: &str, mailbox_id: &str) -> pb::Mailbox {
+        let mut comm = self.comm.clone();
+        comm.get_mailbox(bearer(token, pb::GetMailboxRequest { mailbox_id: mailbox_id.into() }))
+            .await
+            .expect("get mailbox")
+            .into_inner()
+            .mailbox
+            .expect("mailbox")
+    }
+
+    /// Waits until the mailbox is ACTIVE with nothing queued and `count` messages.
+    pub async fn synced(&self, token: &str, mailbox_id: &str, count: i64) -> pb::Mailbox {
+        let last = std::sync::Mutex::new(None);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let m = self.mailbox(token, mailbox_id).await;
+            if m.stage() == pb::SyncStage::Active && m.pending_count == 0 && m.message_count == count {
+                return m;
+            }
+            *last.lock().unwrap() = Some(m);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {count} messages in sync; last seen {:?}",
+                last.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asks for a sync pass now.
+    pub async fn sync_now(&self, token: &str, mailbox_id: &str) {
+        let mut comm = self.comm.clone();
+        comm.sync_mailbox(bearer(token, pb::SyncMailboxRequest { mailbox_id: mailbox_id.into() }))
+            .await
+            .expect("sync mailbox");
+    }
+
+    /// A lead of `brand` whose contact address is `email`; waits until Comm has indexed it.
+    pub async fn lead(&self, token: &str, brand: &str, name: &str, email: &str) -> String {
+        let mut sales = self.sales.clone();
+        let lead =
+            spb::Lead { brand_id: brand.into(), contact_name: name.into(), email: email.into(), ..Default::default() };
+        let lead = sales
+            .create_lead(bearer(token, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() }))
+            .await
+            .expect("lead")
+            .into_inner()
+            .lead
+            .expect("lead")
+            .id;
+        let pool = self.pool().await;
+        eventually("the lead in Comm's address index", || {
+            let (pool, lead) = (pool.clone(), lead.clone());
+            async move {
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM comm.contacts WHERE record_id = $1::uuid")
+                    .bind(&lead)
+                    .fetch_one(&pool)
+                    .await
+                    .ok()?;
+                (n == 1).then_some(())
+            }
+        })
+        .await;
+        lead
+    }
+
+    /// A pool on the test database (tests look at what is stored).
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(self.db.url()).await.expect("connect")
+    }
+
+    pub async fn threads_of_lead(&self, token: &str, lead: &str) -> Result<pb::ListThreadsResponse, tonic::Status> {
+        let mut comm = self.comm.clone();
+        comm.list_threads(bearer(token, pb::ListThreadsRequest { lead_id: lead.into(), ..Default::default() }))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// [`eventually`] with a longer deadline, for syncs of thousands of messages.
+pub async fn eventually_long<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,149 @@
+//! Conversations on leads and clients, and who may read them.
+
+use sentra_proto::sentra::comm::v1 as pb;
+use sentra_testkit::gmail::MailSpec;
+use sentra_testkit::grpc::{bearer, expect_code};
+use tonic::Code;
+
+use crate::helpers::spawn;
+
+#[tokio::test]
+async fn a_leads_page_lists_its_threads_and_replies_join_them() {
+    let world = spawn().await;
+    let agency = world.agency("Thread Co").await;
+    let email = agency.email("agent");
+    world.gmail.add_user(&email);
+    // Mail from the contact before the lead exists is linked once it does.
+    let first = world.gmail.deliver(
+        &email,
+        MailSpec::new("Zoë Martin", "Zoe@Client.Example", "Devis site été", "Bonjour, pouvez-vous…")
+            .to("Agent", &email),
+    );
+    world.gmail.deliver(&email, MailSpec::new("Spam", "spam@else.example", "Unrelated", "no"));
+    let mailbox = world.connect(&agency.agent, &email).await;
+    world.synced(&agency.agent, &mailbox.mailbox_id, 2).await;
+    let lead = world.lead(&agency.agent, &agency.alpha, "Zoë Martin", "zoe@client.example").await;
+
+    let listed = world.threads_of_lead(&agency.agent, &lead).await.unwrap();
+    assert_eq!(listed.threads.len(), 1);
+    let thread = &listed.threads[0];
+    assert_eq!(thread.subject, "Devis site été");
+    assert_eq!(thread.message_count, 1);
+    assert!(thread.links.iter().any(|l| l.lead_id == lead && l.brand_id == agency.alpha));
+
+    // A reply arriving later joins the thread.
+    world.gmail.deliver(
+        &email,
+        MailSpec::new("Zoë Martin", "zoe@client.example", "Re: Devis site été", "Et le délai ?")
+            .to("Agent", &email)
+            .in_reply_to(&first.message_id_header),
+    );
+    world.sync_now(&agency.agent, &mailbox.mailbox_id).await;
+    world.synced(&agency.agent, &mailbox.mailbox_id, 3).await;
+    let listed = world.threads_of_lead(&agency.agent, &lead).await.unwrap();
+    assert_eq!(listed.threads.len(), 1);
+    assert_eq!(listed.threads[0].message_count, 2);
+
+    let mut comm = world.comm.clone();
+    let got = comm
+        .get_thread(bearer(&agency.viewer, pb::GetThreadRequest { thread_id: thread.thread_id.clone() }))
+        .await
+        .expect("a viewer of the brand reads it")
+        .into_inner();
+    assert_eq!(got.messages.len(), 2);
+    assert_eq!(got.messages[0].subject, "Devis site été");
+    assert_eq!(got.messages[1].text_body.trim(), "Et le délai ?");
+    assert_eq!(got.messages[0].from.as_ref().unwrap().email, "zoe@client.example");
+
+    // Full-text search within the lead's threads.
+    let found = comm
+        .list_threads(bearer(
+            &agency.agent,
+            pb::ListThreadsRequest { lead_id: lead.clone(), query: "délai".into(), ..Default::default() },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.threads.len(), 1);
+    let none = comm
+        .list_threads(bearer(
+            &agency.agent,
+            pb::ListThreadsRequest { lead_id: lead.clone(), query: "invoice".into(), ..Default::default() },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none.threads.is_empty());
+
+    // Another brand's agent: the lead is not theirs to know; nor is the thread.
+    expect_code(world.threads_of_lead(&agency.beta_agent, &lead).await, Code::NotFound);
+    expect_code(
+        comm.get_thread(bearer(&agency.beta_agent, pb::GetThreadRequest { thread_id: thread.thread_id.clone() })).await,
+        Code::NotFound,
+    );
+    // Another organization sees nothing.
+    let other = world.agency("Other Org").await;
+    expect_code(world.threads_of_lead(&other.owner, &lead).await, Code::NotFound);
+    expect_code(
+        comm.get_thread(bearer(&other.owner, pb::GetThreadRequest { thread_id: thread.thread_id.clone() })).await,
+        Code::NotFound,
+    );
+    world.shutdown().await;
+}
+
+#[tokio::test]
+async fn threads_page_newest_first_and_bad_requests_name_the_field() {
+    let world = spawn().await;
+    let agency = world.agency("Paging Co").await;
+    let email = agency.email("agent");
+    world.gmail.add_user(&email);
+    for i in 0..5 {
+        world.gmail.deliver(
+            &email,
+            MailSpec::new("Kim", "kim@client.example", &format!("Topic {i}"), "x")
+                .date(chrono::Utc::now() - chrono::Duration::hours(10 - i)),
+        );
+    }
+    let mailbox = world.connect(&agency.agent, &email).await;
+    world.synced(&agency.agent, &mailbox.mailbox_id, 5).await;
+    let lead = world.lead(&agency.agent, &agency.alpha, "Kim", "kim@client.example").await;
+    let mut comm = world.comm.clone();
+    let mut subjects = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = comm
+            .list_threads(bearer(
+                &agency.agent,
+                pb::ListThreadsRequest {
+                    lead_id: lead.clone(),
+                    page_size: 2,
+                    page_token: token.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        subjects.extend(page.threads.into_iter().map(|t| t.subject));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(subjects, ["Topic 4", "Topic 3", "Topic 2", "Topic 1", "Topic 0"]);
+
+    for (request, field) in [
+        (pb::ListThreadsRequest::default(), "lead_id"),
+        (pb::ListThreadsRequest { lead_id: "nope".into(), ..Default::default() }, "lead_id"),
+        (pb::ListThreadsRequest { lead_id: lead.clone(), client_id: lead.clone(), ..Default::default() }, "client_id"),
+        (
+            pb::ListThreadsRequest { lead_id: lead.clone(), page_token: "garbage!".into(), ..Default::default() },
+            "page_token",
+        ),
+        (pb::ListThreadsRequest { lead_id: lead.clone(), page_size: -1, ..Default::default() }, "page_size"),
+    ] {
+        let status = expect_code(comm.list_threads(bearer(&agency.agent, request)).await, Code::InvalidArgument);
+        assert!(status.message().contains(field), "{field}: {}", status.message());
+    }
+    world.shutdown().await;
+}
