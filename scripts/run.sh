@@ -11,6 +11,7 @@ REDIS_HOST=${SENTRA_REDIS_HOST:-127.0.0.1}; REDIS_PORT=${SENTRA_REDIS_PORT:-6379
 AMQP_HOST=${SENTRA_AMQP_HOST:-127.0.0.1}; AMQP_PORT=${SENTRA_AMQP_PORT:-5672}
 PG_HOST=${SENTRA_PG_HOST:-127.0.0.1}; PG_PORT=${SENTRA_PG_PORT:-5432}
 ENVOY_PORT=${SENTRA_ENVOY_PORT:-8080}; ENVOY_ADMIN_PORT=${SENTRA_ENVOY_ADMIN_PORT:-9901}
+FAKE_GMAIL_PORT=${SENTRA_FAKE_GMAIL_PORT:-3090}
 RUN_DIR=.run
 mkdir -p "$RUN_DIR"
 
@@ -53,6 +54,36 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
+# Comm's key-encryption key and OAuth state secret: made once per checkout and kept in .run, so
+# the tokens sealed in the database still open on the next `make run`.
+if [ ! -s "$RUN_DIR/comm-keys.env" ]; then
+  umask 077
+  {
+    echo "SENTRA_COMM__KEYS__ACTIVE=local"
+    echo "SENTRA_COMM__KEYS__KEYS__LOCAL=$(head -c 32 /dev/urandom | base64)"
+    echo "SENTRA_COMM__STATE_SECRET=$(head -c 32 /dev/urandom | base64)"
+  } >"$RUN_DIR/comm-keys.env"
+  umask 022
+fi
+# Google is out of reach here: Comm talks to the fake Gmail of sentra-testkit, which holds the
+# demo mailbox's mail and answers the consent page at once.
+"$BIN/sentra-mesh" fake-gmail "$FAKE_GMAIL_PORT" >"$RUN_DIR/fake-gmail.log" 2>&1 &
+pids+=($!)
+GMAIL=http://127.0.0.1:$FAKE_GMAIL_PORT
+for _ in $(seq 1 50); do reachable 127.0.0.1 "$FAKE_GMAIL_PORT" && break; sleep 0.1; done
+demo_mail() { # mailbox, from name, from address, subject, text, message id
+  curl -fsS -X POST "$GMAIL/_fake/users/$1/messages" -H 'content-type: application/json' \
+    -d "{\"from_name\":\"$2\",\"from\":\"$3\",\"subject\":\"$4\",\"text\":\"$5\"}" >/dev/null
+}
+MAILBOX=mark@urbanquill.example
+curl -fsS -X POST "$GMAIL/_fake/users/$MAILBOX/consent" >/dev/null
+curl -fsS -X POST "$GMAIL/_fake/users/$MAILBOX/send-as" -H 'content-type: application/json' \
+  -d '{"email":"hello@app.urbanquill.localhost","display_name":"Urban Quill","verified":true}' >/dev/null
+demo_mail "$MAILBOX" "Ada Lovelace" ada.lovelace@example.com "Brand refresh: first ideas" "Hello Mark, could you send us a first proposal for the new identity? Best, Ada"
+demo_mail "$MAILBOX" "Grace Hopper" grace.hopper@example.com "Compiler docs site" "We need a documentation site for our compiler before March. Is that something you do?"
+demo_mail "$MAILBOX" "Alan Turing" alan.turing@example.com "Re: Bletchley Labs website" "Thanks for the call. Budget confirmed on our side."
+demo_mail "$MAILBOX" "Newsletter" news@weekly.example "This week in design" "Not linked to any lead."
+
 export SENTRA_LOG_DIR=$RUN_DIR
 start() {
   local name=$1; shift
@@ -61,7 +92,10 @@ start() {
 }
 common_db="$PG_URL/$DB_NAME"
 start tenancy SENTRA_TENANCY__DATABASE__URL="$common_db"
-start comm SENTRA_COMM__DATABASE__URL="$common_db"
+start comm SENTRA_COMM__DATABASE__URL="$common_db" $(cat "$RUN_DIR/comm-keys.env") \
+  SENTRA_COMM__GOOGLE__AUTH_URL="$GMAIL/o/oauth2/v2/auth" SENTRA_COMM__GOOGLE__TOKEN_URL="$GMAIL/token" \
+  SENTRA_COMM__GOOGLE__API_URL="$GMAIL" SENTRA_COMM__GOOGLE__CLIENT_ID=1084945613370-fakegmail0sentra.apps.googleusercontent.com \
+  SENTRA_COMM__GOOGLE__CLIENT_SECRET=GOCSPX-FakeGmailSentraClientSecret0 SENTRA_COMM__SYNC__POLL_INTERVAL_SECS=5
 start sales SENTRA_SALES__DATABASE__URL="$common_db"
 start finance SENTRA_FINANCE__DATABASE__URL="$common_db"
 start gateway
@@ -85,7 +119,8 @@ $BIN/sentra-ctl wait-healthy \
 
 for _ in $(seq 1 50); do reachable 127.0.0.1 3080 && break; sleep 0.2; done
 
-if $BIN/sentra-ctl seed http://127.0.0.1:3001 http://127.0.0.1:3003 http://127.0.0.1:3004 >"$RUN_DIR/seed.txt" 2>"$RUN_DIR/seed.log"; then
+if $BIN/sentra-ctl seed http://127.0.0.1:3001 http://127.0.0.1:3003 http://127.0.0.1:3004 \
+  http://127.0.0.1:3002 "http://127.0.0.1:$ENVOY_PORT" >"$RUN_DIR/seed.txt" 2>"$RUN_DIR/seed.log"; then
   SEED=$(sed 's/^/  /' "$RUN_DIR/seed.txt")
 else
   SEED="  (demo data could not be seeded: see $RUN_DIR/seed.log)"
@@ -102,6 +137,7 @@ Sentra is running.
   Envoy admin                         http://127.0.0.1:$ENVOY_ADMIN_PORT
   gateway (gRPC)                      127.0.0.1:3333
   tenancy / comm / sales / finance    127.0.0.1:3001 / 3002 / 3003 / 3004
+  fake Gmail (Comm's "Google")        $GMAIL
   assets (web apps, behind Envoy)     127.0.0.1:3080
   logs                                $RUN_DIR/*.log
 $SEED

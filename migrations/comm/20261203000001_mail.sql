@@ -44,6 +44,8 @@ CREATE TABLE mailbox_connections (
     organization_id uuid NOT NULL,
     user_id uuid NOT NULL,
     code_verifier text NOT NULL,
+    -- Where the provider sends the browser back; the code exchange must name the same.
+    redirect_uri text NOT NULL,
     expires_at timestamptz NOT NULL
 );
 

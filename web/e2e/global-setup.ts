@@ -13,6 +13,8 @@ import type { TestProject } from 'vitest/node';
 declare module 'vitest' {
   export interface ProvidedContext {
     meshUrl: string;
+    /** The mesh's fake Google (OAuth + Gmail), with its `/_fake/` control API. */
+    gmailUrl: string;
     shotsDir: string;
   }
 }
@@ -29,7 +31,7 @@ export async function setup(project: TestProject) {
   const shotsDir = join(repo, 'target/screenshots');
   mkdirSync(shotsDir, { recursive: true });
   mesh = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
-  const ready = await new Promise<{ url: string }>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; gmail: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('sentra-mesh did not start within 120 s')), 120_000);
     mesh!.once('exit', (code) => reject(new Error(`sentra-mesh exited with ${code}`)));
     createInterface({ input: mesh!.stdout! }).on('line', (line) => {
@@ -39,6 +41,7 @@ export async function setup(project: TestProject) {
     });
   });
   project.provide('meshUrl', ready.url);
+  project.provide('gmailUrl', ready.gmail);
   project.provide('shotsDir', shotsDir);
 }
 

@@ -11,6 +11,7 @@ import { AuthService } from '../shared/src/gen/sentra/tenancy/v1/auth_service_pb
 import { TenancyService } from '../shared/src/gen/sentra/tenancy/v1/tenancy_service_pb';
 import { SalesService } from '../shared/src/gen/sentra/sales/v1/sales_service_pb';
 import { FinanceService } from '../shared/src/gen/sentra/finance/v1/finance_service_pb';
+import { CommService } from '../shared/src/gen/sentra/comm/v1/comm_service_pb';
 import { BrandRole, OrgRole } from '../shared/src/gen/sentra/tenancy/v1/resources_pb';
 
 export const PASSWORD = 'correct horse 42';
@@ -23,6 +24,17 @@ export function meshUrl(): string {
 /** The Envoy port, for brand-domain URLs like http://app.x.localhost:<port>/. */
 export function meshPort(): string {
   return new URL(meshUrl()).port;
+}
+
+/** Calls the fake Gmail's control API (`/_fake/…`): adds mail, send-as addresses, the consenting user. */
+export async function fakeGmail(path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${inject('gmailUrl')}/_fake/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`fake Gmail ${path}: ${response.status}`);
+  return response.status === 204 ? undefined : response.json();
 }
 
 /** Typed clients as someone with `token` (or anonymous). */
@@ -48,6 +60,7 @@ export function api(token?: string) {
     tenancy: createClient(TenancyService, transport),
     sales: createClient(SalesService, transport),
     finance: createClient(FinanceService, transport),
+    comm: createClient(CommService, transport),
   };
 }
 

@@ -39,6 +39,7 @@
 //! 429/500 bodies are invented in OAuth shape; [`revoke`](FakeGmail::revoke) also kills the
 //! user's live access tokens, as Google's revocation does.
 
+mod control;
 mod mime;
 mod server;
 mod state;
@@ -172,14 +173,7 @@ impl FakeGmail {
     /// # Panics
     /// When no local port can be bound.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind FakeGmail");
-        let addr = listener.local_addr().expect("FakeGmail address");
-        let state = Arc::new(Mutex::new(State::new()));
-        let app = server::router(state.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { inner: Arc::new(Inner { state, addr, task }) }
+        Self::start_on(0).await.expect("bind FakeGmail")
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -239,7 +233,25 @@ impl FakeGmail {
     /// # Panics
     /// When the user was never added (here and in every per-user method).
     pub fn deliver(&self, email: &str, spec: MailSpec) -> DeliveredMessage {
-        let mut state = self.lock();
+        deliver_locked(&mut self.lock(), email, spec)
+    }
+
+    /// A fake started on `port` (0: any), for `sentra-mesh fake-gmail` and `make run`.
+    pub async fn start_on(port: u16) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State::new()));
+        let app = server::router(state.clone()).merge(control::router(state.clone()));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { inner: Arc::new(Inner { state, addr, task }) })
+    }
+}
+
+/// Delivers `spec` to `email`'s mailbox (held lock).
+fn deliver_locked(state: &mut State, email: &str, spec: MailSpec) -> DeliveredMessage {
+    {
         let id = state.next_id();
         let mailbox = state.mailbox_mut(email);
         let message_id = match &spec.message_id {
@@ -254,7 +266,9 @@ impl FakeGmail {
             mailbox.insert(id.clone(), raw, labels, date.timestamp_millis(), mime::snippet(&spec.text), None);
         DeliveredMessage { id, thread_id, message_id_header: format!("<{message_id}>") }
     }
+}
 
+impl FakeGmail {
     /// Delivers these bytes unchanged (malformed mail welcome), threaded by its headers if any.
     pub fn deliver_raw(&self, email: &str, raw: impl Into<Vec<u8>>, labels: &[&str]) -> DeliveredMessage {
         let mut state = self.lock();

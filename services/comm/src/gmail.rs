@@ -33,7 +33,10 @@ pub struct GoogleConfig {
     /// The OAuth client secret.
     #[serde(skip_serializing)]
     pub client_secret: SecretString,
-    /// Where the consent page sends the browser back (the dashboard's callback page).
+    /// Where the consent page sends the browser back (the dashboard's callback page): an absolute
+    /// URL, or a path (`/app/mailboxes/callback`) joined to the Origin of the page that started
+    /// the consent, for white-label domains. Either way the provider only redirects to URIs
+    /// registered for the client, so a forged Origin gets no code.
     pub redirect_uri: String,
     /// Scopes asked for.
     pub scopes: Vec<String>,
@@ -49,7 +52,7 @@ impl Default for GoogleConfig {
             api_url: "https://gmail.googleapis.com".into(),
             client_id: String::new(),
             client_secret: SecretString::from(String::new()),
-            redirect_uri: "http://localhost:8080/app/mailboxes/callback".into(),
+            redirect_uri: "/app/mailboxes/callback".into(),
             scopes: vec![
                 "https://www.googleapis.com/auth/gmail.readonly".into(),
                 "https://www.googleapis.com/auth/gmail.send".into(),
@@ -337,15 +340,32 @@ impl Gmail {
         &self.config
     }
 
-    /// The consent page URL for `state` and the PKCE `challenge` (S256).
-    pub fn authorization_url(&self, state: &str, challenge: &str) -> Result<String, GmailError> {
+    /// The redirect URI for a consent started from a page of `origin` (see
+    /// [`GoogleConfig::redirect_uri`]); `None` when the configuration is a path and the origin is
+    /// missing or not a plain `http(s)://host[:port]`.
+    pub fn redirect_uri(&self, origin: Option<&str>) -> Option<String> {
+        let configured = &self.config.redirect_uri;
+        if !configured.starts_with('/') {
+            return Some(configured.clone());
+        }
+        let origin = reqwest::Url::parse(origin?).ok()?;
+        let plain = matches!(origin.scheme(), "http" | "https")
+            && origin.host_str().is_some()
+            && origin.path() == "/"
+            && origin.query().is_none()
+            && origin.username().is_empty();
+        plain.then(|| format!("{}{configured}", origin.origin().ascii_serialization()))
+    }
+
+    /// The consent page URL for `state`, the PKCE `challenge` (S256) and `redirect_uri`.
+    pub fn authorization_url(&self, state: &str, challenge: &str, redirect_uri: &str) -> Result<String, GmailError> {
         let scope = self.config.scopes.join(" ");
         let url = reqwest::Url::parse_with_params(
             &self.config.auth_url,
             &[
                 ("response_type", "code"),
                 ("client_id", self.config.client_id.as_str()),
-                ("redirect_uri", self.config.redirect_uri.as_str()),
+                ("redirect_uri", redirect_uri),
                 ("scope", scope.as_str()),
                 ("state", state),
                 ("code_challenge", challenge),
@@ -358,15 +378,21 @@ impl Gmail {
         Ok(url.into())
     }
 
-    /// Exchanges an authorization code (with its PKCE verifier) for tokens.
-    pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<TokenResponse, GmailError> {
+    /// Exchanges an authorization code (with its PKCE verifier and the consent's redirect URI)
+    /// for tokens.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenResponse, GmailError> {
         self.token(&[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("code_verifier", verifier),
             ("client_id", &self.config.client_id),
             ("client_secret", self.config.client_secret.expose_secret()),
-            ("redirect_uri", &self.config.redirect_uri),
+            ("redirect_uri", redirect_uri),
         ])
         .await
     }

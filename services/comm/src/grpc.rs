@@ -231,7 +231,9 @@ impl CommService for CommApi {
     ) -> Result2<pb::StartMailboxConnectionResponse> {
         let who = Caller::of(&request)?;
         who.principal.require(perm::MAILBOX_WRITE, None).map_err(CommError::from)?;
-        let (authorization_url, state) = self.mailboxes.start_connection(who.tenant(), who.principal.user_id).await?;
+        let origin = request.metadata().get("origin").and_then(|v| v.to_str().ok());
+        let (authorization_url, state) =
+            self.mailboxes.start_connection(who.tenant(), who.principal.user_id, origin).await?;
         Ok(Response::new(pb::StartMailboxConnectionResponse { authorization_url, state }))
     }
 

@@ -121,9 +121,21 @@ impl Mailboxes {
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// Starts a consent for `user`: remembers a PKCE verifier and returns the consent URL and the
-    /// signed state (`base64url(state id ‖ expiry) . base64url(HMAC)`).
-    pub async fn start_connection(&self, organization: Uuid, user: Uuid) -> Result<(String, String), CommError> {
+    /// Starts a consent for `user` from a page of `origin`: remembers a PKCE verifier and the
+    /// redirect URI, and returns the consent URL and the signed state
+    /// (`base64url(state id ‖ expiry) . base64url(HMAC)`).
+    pub async fn start_connection(
+        &self,
+        organization: Uuid,
+        user: Uuid,
+        origin: Option<&str>,
+    ) -> Result<(String, String), CommError> {
+        let redirect = self.gmail.redirect_uri(origin).ok_or_else(|| {
+            CommError::Precondition(
+                "ORIGIN_REQUIRED",
+                "start the connection from the dashboard: the callback address comes from the page's origin".into(),
+            )
+        })?;
         let mut verifier_bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut verifier_bytes);
         let verifier = URL_SAFE_NO_PAD.encode(verifier_bytes);
@@ -132,20 +144,21 @@ impl Mailboxes {
         let expires = Utc::now() + CONSENT_TTL;
         sqlx::query("DELETE FROM mailbox_connections WHERE expires_at < now()").execute(&self.pool).await?;
         sqlx::query(
-            "INSERT INTO mailbox_connections (state_id, organization_id, user_id, code_verifier, expires_at) VALUES \
-             ($1, $2, $3, $4, $5)",
+            "INSERT INTO mailbox_connections (state_id, organization_id, user_id, code_verifier, redirect_uri, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(state_id)
         .bind(organization)
         .bind(user)
         .bind(&verifier)
+        .bind(&redirect)
         .bind(expires)
         .execute(&self.pool)
         .await?;
         let mut payload = state_id.as_bytes().to_vec();
         payload.extend_from_slice(&expires.timestamp().to_be_bytes());
         let state = format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(self.sign(&payload)));
-        let url = self.gmail.authorization_url(&state, &challenge).map_err(CommError::Provider)?;
+        let url = self.gmail.authorization_url(&state, &challenge, &redirect).map_err(CommError::Provider)?;
         Ok((url, state))
     }
 
@@ -178,18 +191,18 @@ impl Mailboxes {
     ) -> Result<MailboxRecord, CommError> {
         let state_id = self.verify_state(state)?;
         // Single use: the row goes whatever happens next.
-        let verifier: Option<String> = sqlx::query_scalar(
+        let pending: Option<(String, String)> = sqlx::query_as(
             "DELETE FROM mailbox_connections WHERE state_id = $1 AND organization_id = $2 AND user_id = $3 AND \
-             expires_at > now() RETURNING code_verifier",
+             expires_at > now() RETURNING code_verifier, redirect_uri",
         )
         .bind(state_id)
         .bind(organization)
         .bind(user)
         .fetch_optional(&self.pool)
         .await?;
-        let verifier =
-            verifier.ok_or_else(|| CommError::invalid("state", "is not a state this service issued, or it expired"))?;
-        let tokens = self.gmail.exchange_code(code, &verifier).await.map_err(|e| match e {
+        let (verifier, redirect) =
+            pending.ok_or_else(|| CommError::invalid("state", "is not a state this service issued, or it expired"))?;
+        let tokens = self.gmail.exchange_code(code, &verifier, &redirect).await.map_err(|e| match e {
             GmailError::Grant(_) => CommError::invalid("code", "the provider refused the authorization code"),
             other => CommError::Provider(other),
         })?;
@@ -216,10 +229,14 @@ impl Mailboxes {
         let expires = Utc::now() + chrono::Duration::seconds(tokens.expires_in.max(0));
         if existing.is_some() {
             sqlx::query(
+                // History ids only grow: a profile behind the stored one is another mailbox behind
+                // the same address (restored, migrated), so it gets a full sync (which imports
+                // nothing twice).
                 "UPDATE mailboxes SET kek_id = $2, wrapped_key = $3, refresh_token = $4, access_token = $5, \
-                 access_expires_at = $6, stage = CASE WHEN stage = 'needs_reauth' THEN (CASE WHEN history_id IS \
-                 NULL THEN 'pending' ELSE 'active' END) ELSE stage END, due_at = now(), consecutive_failures = 0, \
-                 last_error = NULL WHERE mailbox_id = $1",
+                 access_expires_at = $6, stage = CASE WHEN history_id > $7 THEN 'pending' WHEN stage = \
+                 'needs_reauth' THEN (CASE WHEN history_id IS NULL THEN 'pending' ELSE 'active' END) ELSE stage END, \
+                 list_page_token = CASE WHEN history_id > $7 THEN NULL ELSE list_page_token END, due_at = now(), \
+                 consecutive_failures = 0, last_error = NULL WHERE mailbox_id = $1",
             )
             .bind(mailbox_id)
             .bind(&wrapped.kek_id)
@@ -227,6 +244,7 @@ impl Mailboxes {
             .bind(&refresh_ct)
             .bind(&access_ct)
             .bind(expires)
+            .bind(i64::try_from(profile.history_id).unwrap_or(i64::MAX))
             .execute(&mut *tx)
             .await?;
         } else {

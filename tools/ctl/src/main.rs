@@ -2,7 +2,8 @@
 //!
 //! - `sentra-ctl wait-healthy name=host:port ...` waits until every server reports SERVING.
 //! - `sentra-ctl health host:port [service]` prints one server's status.
-//! - `sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL` creates the demo agency (idempotent).
+//! - `sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL [COMM_URL DASHBOARD_ORIGIN]` creates the
+//!   demo agency (idempotent); with Comm, it connects the manager's mailbox as the dashboard would.
 //! - `sentra-ctl projections status DATABASE_URL [SCHEMA...]` prints each projection's and
 //!   relay's position, lag, version and leader (see docs/operations.md).
 //! - `sentra-ctl projections rebuild DATABASE_URL SCHEMA NAME` asks the running service to
@@ -24,7 +25,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL | sentra-ctl projections status DATABASE_URL [SCHEMA...] | sentra-ctl projections rebuild DATABASE_URL SCHEMA NAME | sentra-ctl login URL EMAIL | sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet --out PATH [...]";
+const USAGE: &str = "usage: sentra-ctl wait-healthy NAME=HOST:PORT... | sentra-ctl health HOST:PORT [SERVICE] | sentra-ctl seed TENANCY_URL SALES_URL FINANCE_URL [COMM_URL DASHBOARD_ORIGIN] | sentra-ctl projections status DATABASE_URL [SCHEMA...] | sentra-ctl projections rebuild DATABASE_URL SCHEMA NAME | sentra-ctl login URL EMAIL | sentra-ctl events export --url URL --context sales|finance --format ndjson|csv|parquet --out PATH [...]";
 
 async fn status(addr: &str, service: &str) -> anyhow::Result<ServingStatus> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -66,7 +67,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{:?}", status(&rest[0], service).await?);
             Ok(())
         }
-        Some((cmd, rest)) if cmd == "seed" && rest.len() == 3 => seed::seed(&rest[0], &rest[1], &rest[2]).await,
+        Some((cmd, rest)) if cmd == "seed" && rest.len() == 3 => seed::seed(&rest[0], &rest[1], &rest[2], None).await,
+        Some((cmd, rest)) if cmd == "seed" && rest.len() == 5 => {
+            seed::seed(&rest[0], &rest[1], &rest[2], Some((&rest[3], &rest[4]))).await
+        }
         Some((cmd, rest)) if cmd == "projections" && rest.len() == 4 && rest[0] == "rebuild" => {
             print!("{}", projections::rebuild(&rest[1], &rest[2], &rest[3]).await?);
             Ok(())

@@ -1,9 +1,12 @@
 //! `sentra-ctl seed`: the demo agency `make run` starts with: two brands, people in every role,
-//! leads, and a client with an issued, partly paid invoice and a portal login. Idempotent: every
+//! leads, a client with an issued, partly paid invoice and a portal login, and (given Comm) the
+//! manager's mailbox connected with a brand alias. Idempotent: every
 //! create carries a request id (or tolerates ALREADY_EXISTS) and every state change looks first,
 //! so running it twice changes nothing.
 
 use anyhow::Context;
+use sentra_proto::sentra::comm::v1 as cpb;
+use sentra_proto::sentra::comm::v1::comm_service_client::CommServiceClient;
 use sentra_proto::sentra::finance::v1 as fpb;
 use sentra_proto::sentra::finance::v1::finance_service_client::FinanceServiceClient;
 use sentra_proto::sentra::sales::v1 as spb;
@@ -139,7 +142,50 @@ async fn demo_invoice(
 }
 
 /// Seeds the demo data through Tenancy, Sales and Finance; prints the logins.
-pub async fn seed(tenancy_url: &str, sales_url: &str, finance_url: &str) -> anyhow::Result<()> {
+/// Connects Mark's demo mailbox through Comm's consent flow, as the dashboard would from
+/// `origin` (the provider's consent page answers at once: `make run` runs the fake Google, which
+/// already holds the demo mail), and adds the brand alias it sends as.
+async fn demo_mailbox(comm_url: &str, origin: &str, manager: &str, brand_id: &str) -> anyhow::Result<String> {
+    let comm = Channel::from_shared(comm_url.to_owned())?.connect().await.context("connect to comm")?;
+    let mut c = CommServiceClient::new(comm);
+    let mut start = bearer(manager, cpb::StartMailboxConnectionRequest {})?;
+    start.metadata_mut().insert("origin", origin.parse()?);
+    let started = c.start_mailbox_connection(start).await.context("start the mailbox connection")?.into_inner();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let consent = http.get(&started.authorization_url).send().await.context("the consent page")?;
+    let location = consent
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .context("the consent page did not redirect back")?;
+    let back = reqwest::Url::parse(location)?;
+    let code = back.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).context("no code")?;
+    let complete = cpb::CompleteMailboxConnectionRequest { code, state: started.state };
+    let mailbox = c
+        .complete_mailbox_connection(bearer(manager, complete)?)
+        .await
+        .context("complete the mailbox connection")?
+        .into_inner()
+        .mailbox
+        .context("no mailbox")?;
+    let alias = cpb::CreateEmailAliasRequest {
+        brand_id: brand_id.into(),
+        email_address: "hello@app.urbanquill.localhost".into(),
+        display_name: "Urban Quill".into(),
+        mailbox_id: mailbox.mailbox_id,
+        is_default: true,
+    };
+    tolerate(c.create_email_alias(bearer(manager, alias)?).await).context("create the demo alias")?;
+    Ok(mailbox.email_address)
+}
+
+/// Seeds the demo agency; with `comm` (Comm's URL and the dashboard's origin), also its mailbox.
+pub async fn seed(
+    tenancy_url: &str,
+    sales_url: &str,
+    finance_url: &str,
+    comm: Option<(&str, &str)>,
+) -> anyhow::Result<()> {
     let tenancy = Channel::from_shared(tenancy_url.to_owned())?.connect().await.context("connect to tenancy")?;
     let mut t = TenancyServiceClient::new(tenancy.clone());
     let mut auth = AuthServiceClient::new(tenancy);
@@ -269,6 +315,14 @@ pub async fn seed(tenancy_url: &str, sales_url: &str, finance_url: &str) -> anyh
     };
     tolerate(t.create_portal_user(bearer(&owner, portal)?).await).context("create the demo portal login")?;
     logins.push(("client@analytical-engines.example".into(), format!("portal client, sign in on {}", brands[0].1)));
+
+    if let Some((comm_url, origin)) = comm {
+        let manager = login(&mut auth, "mark@urbanquill.example", "").await?;
+        let address = demo_mailbox(comm_url, origin, &manager, &brands[0].0.id).await?;
+        logins[1]
+            .1
+            .push_str(&format!("; mailbox {address} connected (fake Gmail), alias hello@app.urbanquill.localhost"));
+    }
 
     println!("Demo logins (password {PASSWORD}):");
     for (email, what) in logins {

@@ -4,7 +4,8 @@
 //! fresh database (dropped with the mesh) with its own Redis key prefix and RabbitMQ names, and
 //! the real Envoy in front of them, exactly as deployed: API paths to the gateway, pages to the
 //! assets server. The gateway's rate limits are raised, since a test suite signs in far more
-//! often than people do. The `sentra-mesh` binary runs one for the browser tests.
+//! often than people do. Comm talks to the fake Google of `sentra_testkit::gmail`. The
+//! `sentra-mesh` binary runs one for the browser tests.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -16,6 +17,7 @@ use anyhow::Context;
 use sentra_gateway::{AddressList, Rate};
 use sentra_testkit::TestDatabase;
 use sentra_testkit::envoy::Envoy;
+use sentra_testkit::gmail::FakeGmail;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -67,6 +69,18 @@ async fn wait_serving(name: &str, addr: SocketAddr) {
     tracing::info!(service = name, %addr, "Serving.");
 }
 
+/// Points Comm at a fake Google: consent, token and Gmail endpoints, its client, and the
+/// dashboard's callback on whatever origin the browser started from.
+pub fn fake_google(comm: &mut sentra_comm::Config, gmail: &FakeGmail) {
+    let base = gmail.base_url();
+    comm.google.auth_url = format!("{base}/o/oauth2/v2/auth");
+    comm.google.token_url = format!("{base}/token");
+    comm.google.api_url = base;
+    comm.google.client_id = gmail.client_id().into();
+    comm.google.client_secret = gmail.client_secret().to_string().into();
+    comm.google.redirect_uri = "/app/mailboxes/callback".into();
+}
+
 /// A running mesh; [`Mesh::stop`] (or dropping it) stops everything and drops its database.
 pub struct Mesh {
     /// Envoy in front of it all (gRPC-Web and gRPC for API paths, pages otherwise).
@@ -83,6 +97,8 @@ pub struct Mesh {
     pub comm: SocketAddr,
     /// The assets server (HTTP).
     pub assets: SocketAddr,
+    /// The fake Google (OAuth and Gmail) Comm talks to; its control API is under `/_fake/`.
+    pub gmail: FakeGmail,
     /// The mesh's own database.
     pub database: TestDatabase,
     servers: Servers,
@@ -145,10 +161,22 @@ impl Mesh {
         let stop = servers.stop_signal();
         servers.spawn("finance", app.run_until(stop));
 
+        let gmail = FakeGmail::start().await;
         let mut comm = sentra_comm::Config::default();
         local(&mut comm.server);
         comm.database.url = db.secret_url();
         comm.amqp.prefix = broker.clone();
+        comm.amqp.queue_expiry_secs = sentra_testkit::QUEUE_EXPIRY_SECS;
+        comm.tenancy_url = tenancy_url.clone();
+        comm.retry_delay_secs = 0.2;
+        fake_google(&mut comm, &gmail);
+        comm.keys = sentra_crypto::KeyRingConfig {
+            active: "mesh".into(),
+            keys: [("mesh".to_string(), sentra_crypto::KeyRingConfig::generate_key().into())].into(),
+        };
+        comm.state_secret = sentra_crypto::KeyRingConfig::generate_key().into();
+        comm.sync.poll_interval_secs = 1.0;
+        comm.sync.lease_secs = 10.0;
         drain(&mut comm.shutdown);
         let app = sentra_comm::Application::build(comm).await.context("comm")?;
         let comm_addr = app.local_addr();
@@ -202,6 +230,7 @@ impl Mesh {
             finance: finance_addr,
             comm: comm_addr,
             assets: assets_addr,
+            gmail,
             database: db,
             servers,
         })

@@ -8,6 +8,9 @@
 //!
 //! `sentra-mesh service <sales|finance>` runs that one service instead, configured by
 //! its environment as its own binary is: the harness's replica tests start and SIGKILL those.
+//!
+//! `sentra-mesh fake-gmail PORT` serves only the fake Google (OAuth and Gmail, with its
+//! `/_fake/` control API) on 127.0.0.1:PORT until SIGTERM/SIGINT: `make run`'s demo mailbox.
 
 use std::path::PathBuf;
 
@@ -40,6 +43,15 @@ async fn main() -> anyhow::Result<()> {
     {
         return service(name).await;
     }
+    if let [command, port] = args.as_slice()
+        && command == "fake-gmail"
+    {
+        let port: u16 = port.parse().map_err(|_| anyhow::anyhow!("usage: sentra-mesh fake-gmail PORT"))?;
+        let gmail = sentra_testkit::gmail::FakeGmail::start_on(port).await?;
+        println!("{}", serde_json::json!({ "gmail": gmail.base_url() }));
+        sentra_runtime::shutdown::signal().await;
+        return Ok(());
+    }
     let _telemetry = sentra_runtime::telemetry::init(
         "mesh",
         &sentra_runtime::config::LogConfig {
@@ -58,6 +70,8 @@ async fn main() -> anyhow::Result<()> {
         "tenancy": mesh.tenancy.to_string(),
         "sales": mesh.sales.to_string(),
         "finance": mesh.finance.to_string(),
+        "comm": mesh.comm.to_string(),
+        "gmail": mesh.gmail.base_url(),
         "database": mesh.database.name(),
     });
     println!("{ready}");

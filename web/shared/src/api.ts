@@ -11,6 +11,7 @@ import { AuthService } from './gen/sentra/tenancy/v1/auth_service_pb';
 import { TenancyService } from './gen/sentra/tenancy/v1/tenancy_service_pb';
 import { SalesService } from './gen/sentra/sales/v1/sales_service_pb';
 import { FinanceService } from './gen/sentra/finance/v1/finance_service_pb';
+import { CommService } from './gen/sentra/comm/v1/comm_service_pb';
 import type { AuthApi, Session } from './session';
 
 /** Every call carries an `x-request-id`; Envoy keeps it and the services log it. */
@@ -80,9 +81,10 @@ export function clients(transport: Transport) {
     tenancy: createClient(TenancyService, transport),
     sales: createClient(SalesService, transport),
     finance: createClient(FinanceService, transport),
+    comm: createClient(CommService, transport),
   };
 }
 
 export type Clients = ReturnType<typeof clients>;
 
-export { AuthService, TenancyService, SalesService, FinanceService };
+export { AuthService, TenancyService, SalesService, FinanceService, CommService };

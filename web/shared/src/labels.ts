@@ -1,4 +1,5 @@
 /** Words and colours for the contracts' enums, one place for both apps. */
+import { SyncStage } from './gen/sentra/comm/v1/resources_pb';
 import { LeadStage, OrderState } from './gen/sentra/sales/v1/resources_pb';
 import { InvoiceStatus, PaymentMethod } from './gen/sentra/finance/v1/resources_pb';
 import { BrandRole, OrgRole, UserState } from './gen/sentra/tenancy/v1/resources_pb';
@@ -99,4 +100,26 @@ export const USER_STATE_LABEL: Record<UserState, string> = {
   [UserState.INVITED]: 'Invited',
   [UserState.ACTIVE]: 'Active',
   [UserState.DEACTIVATED]: 'Deactivated',
+};
+
+export const SYNC_STAGE_LABEL: Record<SyncStage, string> = {
+  [SyncStage.UNSPECIFIED]: 'Unknown',
+  [SyncStage.PENDING]: 'Waiting for the first sync',
+  [SyncStage.LISTING]: 'Listing messages',
+  [SyncStage.IMPORTING]: 'Importing',
+  [SyncStage.ACTIVE]: 'In sync',
+  [SyncStage.THROTTLED]: 'Slowed down by Gmail',
+  [SyncStage.NEEDS_REAUTH]: 'Needs you to reconnect',
+  [SyncStage.FAILED]: 'Failing, retrying',
+};
+
+export const SYNC_STAGE_COLOR: Record<SyncStage, string> = {
+  [SyncStage.UNSPECIFIED]: 'gray',
+  [SyncStage.PENDING]: 'gray',
+  [SyncStage.LISTING]: 'blue',
+  [SyncStage.IMPORTING]: 'blue',
+  [SyncStage.ACTIVE]: 'green',
+  [SyncStage.THROTTLED]: 'yellow',
+  [SyncStage.NEEDS_REAUTH]: 'red',
+  [SyncStage.FAILED]: 'red',
 };

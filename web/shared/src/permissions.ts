@@ -42,6 +42,12 @@ export const P = {
   invoiceWrite: 'finance.invoice.write',
   paymentWrite: 'finance.payment.write',
   receivablesRead: 'finance.receivables.read',
+  mailboxRead: 'comm.mailbox.read',
+  mailboxWrite: 'comm.mailbox.write',
+  aliasRead: 'comm.alias.read',
+  aliasWrite: 'comm.alias.write',
+  threadRead: 'comm.thread.read',
+  emailSend: 'comm.email.send',
 } as const;
 
 export type Permission = (typeof P)[keyof typeof P];

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::state::{Change, State as FakeState};
 use super::{CLIENT_ID, CLIENT_SECRET, Endpoint, Fault, SentMessage, mime};
 
-type Shared = Arc<Mutex<FakeState>>;
+pub(super) type Shared = Arc<Mutex<FakeState>>;
 type Pairs = Vec<(String, String)>;
 
 pub(super) fn lock(shared: &Shared) -> MutexGuard<'_, FakeState> {

@@ -245,3 +245,45 @@ async fn the_service_refuses_to_start_without_keys() {
     let _ = helpers::comm_config;
     world.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_callback_path_is_joined_to_the_origin_the_consent_started_from() {
+    let world = spawn_with(|c| c.google.redirect_uri = "/app/mailboxes/callback".into()).await;
+    let agency = world.agency("Origin Co").await;
+    let email = agency.email("agent");
+    world.gmail.add_user(&email);
+    world.gmail.consent_as(&email);
+    let mut comm = world.comm.clone();
+    let start = |origin: Option<&str>| {
+        let mut request = bearer(&agency.agent, pb::StartMailboxConnectionRequest {});
+        if let Some(origin) = origin {
+            request.metadata_mut().insert("origin", origin.parse().unwrap());
+        }
+        request
+    };
+    for bad in [None, Some("javascript:alert(1)"), Some("http://alpha.origin-co.example/path")] {
+        let status = expect_code(comm.start_mailbox_connection(start(bad)).await, Code::FailedPrecondition);
+        assert!(status.message().contains("origin"), "{bad:?}: {}", status.message());
+    }
+    let started =
+        comm.start_mailbox_connection(start(Some("http://alpha.origin-co.example:8080"))).await.unwrap().into_inner();
+    let url = reqwest::Url::parse(&started.authorization_url).unwrap();
+    let redirect = url.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+    assert_eq!(redirect, "http://alpha.origin-co.example:8080/app/mailboxes/callback");
+    // The exchange names the same redirect URI (the provider refuses another).
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let answer = http.get(&started.authorization_url).send().await.unwrap();
+    let location = reqwest::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(&redirect));
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let done = comm
+        .complete_mailbox_connection(bearer(
+            &agency.agent,
+            pb::CompleteMailboxConnectionRequest { code, state: started.state },
+        ))
+        .await
+        .expect("completes with the stored redirect URI")
+        .into_inner();
+    assert_eq!(done.mailbox.unwrap().email_address, email);
+    world.shutdown().await;
+}

@@ -32,6 +32,10 @@ function useSections(): { title: string; items: Section[] }[] {
       ],
     },
     {
+      title: 'Mail',
+      items: [{ to: '/mailboxes', label: 'Mailboxes', visible: can(p, P.mailboxRead) }],
+    },
+    {
       title: 'Finance',
       items: [
         { to: '/finance/invoices', label: 'Invoices', visible: canSomewhere(p, P.invoiceRead) },

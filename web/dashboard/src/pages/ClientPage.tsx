@@ -40,6 +40,7 @@ import {
   usePrincipal,
 } from '@sentra/shared/ui';
 import { useBrands, useInvalidate } from '../data';
+import { Conversations } from '../comm/Conversations';
 
 function EditClient({ client, opened, onClose }: { client: Client; opened: boolean; onClose: () => void }) {
   const invalidate = useInvalidate();
@@ -333,7 +334,7 @@ export default function ClientPage() {
                     </Table>
                   </Card>
                   <Orders client={client} />
-                  {/* Conversations with this client (Comm: mailboxes and threads) go here. */}
+                  <Conversations clientId={client.id} brandId={client.brandId} />
                 </Stack>
               </Grid.Col>
               <Grid.Col span={{ base: 12, md: 6 }}>

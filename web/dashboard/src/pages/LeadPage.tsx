@@ -14,6 +14,7 @@ import { STAGE_COLOR, STAGE_LABEL } from '@sentra/shared/labels';
 import { P, can, canWriteLead } from '@sentra/shared/permissions';
 import { ErrorAlert, Money, PageHeader, QueryView, When, usePrincipal } from '@sentra/shared/ui';
 import { useBrands, useInvalidate, useUsers } from '../data';
+import { Conversations } from '../comm/Conversations';
 import { LeadForm } from '../leads/LeadForm';
 import { AssignDialog, ConvertDialog, LostDialog } from '../leads/actions';
 
@@ -257,7 +258,7 @@ export default function LeadPage() {
                     </Table>
                   </Card>
                   <Notes lead={lead} writable={writable} onAdded={refresh} />
-                  {/* Conversations with this lead (Comm: mailboxes and threads) go here. */}
+                  <Conversations leadId={lead.id} brandId={lead.brandId} />
                 </Stack>
               </Grid.Col>
               <Grid.Col span={{ base: 12, md: 5 }}>
