@@ -52,6 +52,7 @@ bench: web/node_modules/.package-lock.json
 	$(CARGO) bench --locked -p sentra-sales
 	$(CARGO) bench --locked -p sentra-gateway
 	$(CARGO) bench --locked -p sentra-tenancy
+	$(CARGO) bench --locked -p sentra-comm
 	$(CARGO) build --locked -p sentra-mesh
 	$(NPM) --prefix web run build
 	$(NPM) --prefix web run bench

@@ -163,3 +163,19 @@ CREATE TABLE email_aliases (
 );
 
 CREATE UNIQUE INDEX email_aliases_one_default ON email_aliases (brand_id) WHERE is_default;
+
+-- Transactional outbox (as Tenancy's): events written in the same transaction as the change they
+-- announce (`comm.mailbox.needs_reauth`), published by the bus relay in `position` order.
+CREATE TABLE outbox (
+    position     bigserial PRIMARY KEY,
+    event_id     uuid NOT NULL UNIQUE,
+    routing_key  text NOT NULL,
+    tenant_id    uuid NOT NULL,
+    aggregate_id uuid NOT NULL,
+    payload      jsonb NOT NULL,
+    metadata     jsonb NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
+);
+
+CREATE INDEX outbox_unpublished ON outbox (position) WHERE published_at IS NULL;

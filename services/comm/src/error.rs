@@ -38,6 +38,9 @@ pub enum CommError {
     /// PostgreSQL failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The mail store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Stored data breaks what its writer guarantees.
     #[error("{0}")]
     Corrupt(String),
@@ -86,7 +89,7 @@ impl From<CommError> for Failure {
                 tracing::warn!(error = %other, "Mail provider refused a request.");
                 Failure::precondition("PROVIDER_REFUSED", "the mail provider refused the request")
             }
-            other @ (CommError::Crypto(_) | CommError::Database(_) | CommError::Corrupt(_)) => {
+            other @ (CommError::Crypto(_) | CommError::Database(_) | CommError::Store(_) | CommError::Corrupt(_)) => {
                 Failure::Internal(Box::new(other))
             }
         }

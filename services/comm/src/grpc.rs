@@ -96,7 +96,7 @@ fn stage(record: &MailboxRecord) -> pb::SyncStage {
     }
 }
 
-fn mailbox_pb(record: &MailboxRecord) -> pb::Mailbox {
+fn mailbox_pb(record: &MailboxRecord, message_count: i64, pending_count: i64) -> pb::Mailbox {
     pb::Mailbox {
         name: format!("mailboxes/{}", record.mailbox_id),
         mailbox_id: record.mailbox_id.to_string(),
@@ -104,8 +104,8 @@ fn mailbox_pb(record: &MailboxRecord) -> pb::Mailbox {
         email_address: record.email_address.clone(),
         provider: record.provider.clone(),
         stage: stage(record).into(),
-        message_count: record.message_count,
-        pending_count: record.pending_count,
+        message_count,
+        pending_count,
         last_synced_time: record.last_synced_at.map(ts),
         throttled_until: record.throttled_until.filter(|t| *t > Utc::now()).map(ts),
         last_error: record.last_error.clone().unwrap_or_default(),
@@ -198,6 +198,13 @@ fn parse_page_token(token: &str) -> Result<Option<After>, CommError> {
 }
 
 impl CommApi {
+    /// A mailbox as the contract shows it, with its counts from the mail store.
+    async fn mailbox_view(&self, record: &MailboxRecord) -> Result<pb::Mailbox, CommError> {
+        let messages = self.store.message_count(record.mailbox_id).await?;
+        let pending = self.store.queue_len(record.mailbox_id).await?;
+        Ok(mailbox_pb(record, messages, pending))
+    }
+
     async fn own_mailbox(&self, who: &Caller, mailbox: &str) -> Result<MailboxRecord, CommError> {
         let mailbox = id("mailbox_id", mailbox)?;
         match self.mailboxes.get(who.tenant(), mailbox).await? {
@@ -255,21 +262,25 @@ impl CommService for CommApi {
             .complete_connection(who.tenant(), who.principal.user_id, req.code.trim(), req.state.trim())
             .await?;
         self.wake.notify_one();
-        Ok(Response::new(pb::CompleteMailboxConnectionResponse { mailbox: Some(mailbox_pb(&record)) }))
+        Ok(Response::new(pb::CompleteMailboxConnectionResponse { mailbox: Some(self.mailbox_view(&record).await?) }))
     }
 
     async fn list_mailboxes(&self, request: Request<pb::ListMailboxesRequest>) -> Result2<pb::ListMailboxesResponse> {
         let who = Caller::of(&request)?;
         who.principal.require(perm::MAILBOX_READ, None).map_err(CommError::from)?;
         let list = self.mailboxes.of_user(who.tenant(), who.principal.user_id).await?;
-        Ok(Response::new(pb::ListMailboxesResponse { mailboxes: list.iter().map(mailbox_pb).collect() }))
+        let mut mailboxes = Vec::with_capacity(list.len());
+        for record in &list {
+            mailboxes.push(self.mailbox_view(record).await?);
+        }
+        Ok(Response::new(pb::ListMailboxesResponse { mailboxes }))
     }
 
     async fn get_mailbox(&self, request: Request<pb::GetMailboxRequest>) -> Result2<pb::GetMailboxResponse> {
         let who = Caller::of(&request)?;
         who.principal.require(perm::MAILBOX_READ, None).map_err(CommError::from)?;
         let record = self.own_mailbox(&who, &request.get_ref().mailbox_id).await?;
-        Ok(Response::new(pb::GetMailboxResponse { mailbox: Some(mailbox_pb(&record)) }))
+        Ok(Response::new(pb::GetMailboxResponse { mailbox: Some(self.mailbox_view(&record).await?) }))
     }
 
     async fn sync_mailbox(&self, request: Request<pb::SyncMailboxRequest>) -> Result2<pb::SyncMailboxResponse> {
@@ -278,7 +289,7 @@ impl CommService for CommApi {
         let record = self.own_mailbox(&who, &request.get_ref().mailbox_id).await?;
         self.mailboxes.make_due(record.mailbox_id).await?;
         self.wake.notify_one();
-        Ok(Response::new(pb::SyncMailboxResponse { mailbox: Some(mailbox_pb(&record)) }))
+        Ok(Response::new(pb::SyncMailboxResponse { mailbox: Some(self.mailbox_view(&record).await?) }))
     }
 
     async fn create_email_alias(

@@ -3,8 +3,8 @@
 //!
 //! - [`Config`]: defaults plus `SENTRA_COMM__*` variables.
 //! - [`Application`]: connects to PostgreSQL (schema `comm`), RabbitMQ and Tenancy; runs the
-//!   sync worker ([`sync`]), the address index fed by Sales' events ([`contacts`]) and the
-//!   re-wrapping of data keys after a key rotation; serves `CommService` with health and
+//!   sync worker ([`sync`]), the address index fed by Sales' events ([`contacts`]), the outbox
+//!   relay (`comm.mailbox.needs_reauth`) and the re-wrapping of data keys after a key rotation; serves `CommService` with health and
 //!   reflection (port 3002 by default, 0 in tests).
 //! - [`gmail`]: the provider's HTTP API; [`mailboxes`]: OAuth consent and sealed tokens;
 //!   [`mime`]: parsing and building mail; [`store`]: the mail repository; [`aliases`],
@@ -18,6 +18,7 @@ pub mod gmail;
 pub mod grpc;
 pub mod mailboxes;
 pub mod mime;
+pub mod mongo;
 pub mod sending;
 pub mod store;
 pub mod sync;
@@ -29,7 +30,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use sentra_auth::{AuthLayer, DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions, Verifier};
-use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig};
+use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig, RelayConfig, TableRelay};
 use sentra_crypto::{KeyRing, KeyRingConfig};
 use sentra_directory::Directory;
 use sentra_proto::sentra::comm::v1::comm_service_server::CommServiceServer;
@@ -86,6 +87,32 @@ pub struct Config {
     pub sync: SyncConfig,
     /// First retry delay of the contact index consumer, seconds.
     pub retry_delay_secs: f64,
+    /// Where mail is kept.
+    pub storage: StorageConfig,
+}
+
+/// Which adapter keeps mail (messages, threads, sync queue and log, the address index).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// `postgres` (the default: JSONB in the `comm` schema) or `mongodb`.
+    pub backend: StorageBackend,
+    /// The MongoDB connection string, for `mongodb`.
+    #[serde(skip_serializing)]
+    pub mongodb_url: SecretString,
+    /// The MongoDB database, for `mongodb` (default `sentra_comm`).
+    pub mongodb_database: String,
+}
+
+/// A [`StorageConfig::backend`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// PostgreSQL.
+    #[default]
+    Postgres,
+    /// MongoDB.
+    Mongodb,
 }
 
 impl Default for Config {
@@ -105,6 +132,7 @@ impl Default for Config {
             state_secret: SecretString::from(String::new()),
             sync: SyncConfig::default(),
             retry_delay_secs: 1.0,
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -137,6 +165,9 @@ pub enum StartupError {
     /// RabbitMQ.
     #[error(transparent)]
     Bus(#[from] sentra_bus::BusError),
+    /// The mail store could not be reached or prepared.
+    #[error("mail store: {0}")]
+    Store(#[from] store::StoreError),
     /// The Gmail client could not be built.
     #[error("google: {0}")]
     Google(#[from] gmail::GmailError),
@@ -149,10 +180,11 @@ pub struct Application {
     pool: PgPool,
     tenancy: tonic::transport::Channel,
     mailboxes: Mailboxes,
+    store: Arc<dyn MailStore>,
 }
 
 /// The migrations of the service's schema, in the order they apply.
-fn migrators() -> Vec<sqlx::migrate::Migrator> {
+pub fn migrators() -> Vec<sqlx::migrate::Migrator> {
     vec![sentra_bus::migrator(), sqlx::migrate!("../../migrations/comm")]
 }
 
@@ -164,19 +196,34 @@ pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     Ok(())
 }
 
-fn contact_consumer(config: &Config, pool: PgPool) -> Consumer<contacts::ContactIndex> {
+/// The configured mail store.
+pub async fn mail_store(config: &Config, pool: &PgPool) -> Result<Arc<dyn MailStore>, StartupError> {
+    Ok(match config.storage.backend {
+        StorageBackend::Postgres => Arc::new(PgMailStore::new(pool.clone())),
+        StorageBackend::Mongodb => {
+            let database = match config.storage.mongodb_database.as_str() {
+                "" => "sentra_comm",
+                name => name,
+            };
+            Arc::new(mongo::MongoMailStore::connect(config.storage.mongodb_url.expose_secret(), database).await?)
+        }
+    })
+}
+
+fn contact_consumer(config: &Config, pool: PgPool, store: Arc<dyn MailStore>) -> Consumer<contacts::ContactIndex> {
     let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
     let consumer_config =
         ConsumerConfig::new(BrokerConfig::from(&config.amqp), "comm", "sales-contacts", contacts::ROUTING_KEYS)
             .with_retry_delay(retry, retry * 64);
-    Consumer::new(consumer_config, pool, contacts::ContactIndex)
+    Consumer::new(consumer_config, pool, contacts::ContactIndex { store })
 }
 
 /// Moves up to `max` dead-lettered contact events back to the queue; returns how many moved.
 pub async fn replay_dead_letters(config: &Config, max: usize) -> Result<usize, StartupError> {
     let database = sentra_runtime::config::DatabaseConfig { migrate: false, ..config.database.clone() };
     let pool = sentra_runtime::db::connect_and_migrate(&database, migrators()).await?;
-    let moved = contact_consumer(config, pool.clone()).replay_dead_letters(max).await;
+    let store = mail_store(config, &pool).await?;
+    let moved = contact_consumer(config, pool.clone(), store).replay_dead_letters(max).await;
     pool.close().await;
     Ok(moved?)
 }
@@ -205,8 +252,9 @@ impl Application {
             secret => Arc::from(secret.as_bytes()),
         };
         let mailboxes = Mailboxes::new(pool.clone(), ring, gmail, state_key);
+        let store = mail_store(&config, &pool).await?;
         let host = ServiceHost::bind("comm", &config.server, &SERVICES).await?;
-        Ok(Self { host, config, pool, tenancy, mailboxes })
+        Ok(Self { host, config, pool, tenancy, mailboxes, store })
     }
 
     /// The bound address.
@@ -233,7 +281,7 @@ impl Application {
                 DEFAULT_SESSION_TTL,
             ),
         );
-        let store: Arc<dyn MailStore> = Arc::new(PgMailStore::new(self.pool.clone()));
+        let store = self.store.clone();
         let wake = Arc::new(Notify::new());
         let aliases = aliases::Aliases::new(self.pool.clone(), self.mailboxes.clone());
         let api = grpc::CommApi {
@@ -254,12 +302,22 @@ impl Application {
         let mut background = Background::new();
         let metrics = self.host.metrics();
         metrics.observe_pool(&self.pool);
-        let consumer = contact_consumer(&self.config, self.pool.clone()).with_metrics(metrics);
+        let consumer = contact_consumer(&self.config, self.pool.clone(), store.clone()).with_metrics(metrics);
         if let Err(error) = consumer.declare().await {
             tracing::warn!(%error, "Contact queue not declared yet; the consumer retries on connect.");
         }
         let stop = background.stopped();
         background.spawn("contact index", async move { consumer.run(stop).await });
+        match TableRelay::new(self.pool.clone(), "outbox", RelayConfig::new(BrokerConfig::from(&self.config.amqp))) {
+            Ok(relay) => {
+                if let Err(error) = relay.observe(metrics) {
+                    tracing::error!(%error, "Outbox metrics not registered.");
+                }
+                let stop = background.stopped();
+                background.spawn("outbox relay", async move { relay.run(stop).await });
+            }
+            Err(error) => tracing::error!(%error, "Outbox relay not started."),
+        }
         let mailboxes = self.mailboxes.clone();
         background.spawn("key rewrap", async move {
             match mailboxes.rewrap_all().await {

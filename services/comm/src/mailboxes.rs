@@ -51,19 +51,14 @@ pub struct MailboxRecord {
     pub last_synced_at: Option<DateTime<Utc>>,
     /// Connected at.
     pub created_at: DateTime<Utc>,
-    /// Messages stored.
-    pub message_count: i64,
-    /// Ids waiting to be imported.
-    pub pending_count: i64,
 }
 
 /// Failures in a row after which a mailbox shows FAILED (it is still retried, with backoff).
 pub const FAILED_AFTER: i32 = 5;
 
 const SELECT: &str = "SELECT mb.mailbox_id, mb.organization_id, mb.user_id, mb.email_address, mb.provider, \
-     mb.stage, mb.throttled_until, mb.consecutive_failures, mb.last_error, mb.last_synced_at, mb.created_at, \
-     (SELECT count(*) FROM messages m WHERE m.mailbox_id = mb.mailbox_id) AS message_count, (SELECT count(*) \
-     FROM sync_queue q WHERE q.mailbox_id = mb.mailbox_id) AS pending_count FROM mailboxes mb";
+     mb.stage, mb.throttled_until, mb.consecutive_failures, mb.last_error, mb.last_synced_at, mb.created_at FROM \
+     mailboxes mb";
 
 fn record(row: &sqlx::postgres::PgRow) -> Result<MailboxRecord, sqlx::Error> {
     Ok(MailboxRecord {
@@ -78,8 +73,6 @@ fn record(row: &sqlx::postgres::PgRow) -> Result<MailboxRecord, sqlx::Error> {
         last_error: row.try_get("last_error")?,
         last_synced_at: row.try_get("last_synced_at")?,
         created_at: row.try_get("created_at")?,
-        message_count: row.try_get("message_count")?,
-        pending_count: row.try_get("pending_count")?,
     })
 }
 
@@ -359,24 +352,45 @@ impl Mailboxes {
         Ok(())
     }
 
+    /// Marks the mailbox NEEDS_REAUTH and, in the same transaction, records the event
+    /// `comm.mailbox.needs_reauth` in the outbox, so its owner is told (notifications) exactly
+    /// once per refused grant.
     async fn needs_reauth(&self, mailbox: Uuid, reason: &str) -> Result<(), CommError> {
-        let changed = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let changed: Option<(Uuid, Uuid, String)> = sqlx::query_as(
             "UPDATE mailboxes SET stage = 'needs_reauth', access_token = NULL, access_expires_at = NULL, last_error \
-             = $2 WHERE mailbox_id = $1 AND stage <> 'needs_reauth'",
+             = $2 WHERE mailbox_id = $1 AND stage <> 'needs_reauth' RETURNING organization_id, user_id, email_address",
         )
         .bind(mailbox)
         .bind(format!("the provider refused the grant ({reason}); connect the mailbox again"))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if changed > 0 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((organization, user, address)) = changed {
             tracing::warn!(%mailbox, reason, "Mailbox needs re-authorisation.");
             sqlx::query("INSERT INTO sync_log (mailbox_id, kind, detail) VALUES ($1, 'needs_reauth', $2)")
                 .bind(mailbox)
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            let payload = serde_json::json!({
+                "mailbox_id": mailbox,
+                "user_id": user,
+                "email_address": address,
+                "reason": reason,
+            });
+            sqlx::query(
+                "INSERT INTO outbox (event_id, routing_key, tenant_id, aggregate_id, payload, metadata) VALUES ($1, \
+                 'comm.mailbox.needs_reauth', $2, $3, $4, $5)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(organization)
+            .bind(mailbox)
+            .bind(payload)
+            .bind(serde_json::json!({ "actor": "system:comm" }))
+            .execute(&mut *tx)
+            .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 

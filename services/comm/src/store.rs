@@ -1,7 +1,9 @@
-//! Where Comm keeps mail: messages, threads, the sync queue and the sync log, behind one
-//! repository trait ([`MailStore`]) so the storage can change without touching sync or the API.
-//! [`PgMailStore`] (PostgreSQL, JSONB and full-text search) is the default and only adapter
-//! today. Mailboxes themselves (tokens, sync cursor, lease) live in `mailboxes.rs`.
+//! Where Comm keeps mail: messages, threads, the sync queue, the sync log and the address index
+//! of leads and clients, behind one repository trait ([`MailStore`]) so the storage can change
+//! without touching sync or the API. Two adapters: [`PgMailStore`] (PostgreSQL, JSONB and full-text
+//! search; the default) and [`crate::mongo::MongoMailStore`] (MongoDB). One conformance suite
+//! (`tests/api/store.rs`) is the contract both keep. Mailboxes themselves (tokens, sync cursor,
+//! lease) stay in PostgreSQL (`mailboxes.rs`).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -10,8 +12,22 @@ use uuid::Uuid;
 
 use crate::mime::{AttachmentInfo, Mailbox, ParsedMail};
 
-/// A storage failure.
-pub type StoreResult<T> = Result<T, sqlx::Error>;
+/// A storage failure, whichever adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// PostgreSQL.
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+    /// MongoDB.
+    #[error(transparent)]
+    Mongo(#[from] mongodb::error::Error),
+    /// A stored document breaks what the writer guarantees.
+    #[error("corrupt document: {0}")]
+    Corrupt(String),
+}
+
+/// A storage result.
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A message to store, parsed, with where it came from.
 #[derive(Debug, Clone)]
@@ -136,6 +152,16 @@ pub enum Subject {
     Client(Uuid),
 }
 
+impl Subject {
+    /// `("lead" | "client", id)`.
+    pub fn parts(self) -> (&'static str, Uuid) {
+        match self {
+            Subject::Lead(id) => ("lead", id),
+            Subject::Client(id) => ("client", id),
+        }
+    }
+}
+
 /// A page position: the last thread of the previous page.
 #[derive(Debug, Clone, Copy)]
 pub struct After {
@@ -165,6 +191,11 @@ pub trait MailStore: Send + Sync + 'static {
     async fn message_count(&self, mailbox: Uuid) -> StoreResult<i64>;
     /// Appends to the mailbox's sync log.
     async fn log(&self, mailbox: Uuid, kind: &str, detail: &str) -> StoreResult<()>;
+    /// Sets the contact address of a lead or client (creating its entry with its brand).
+    async fn upsert_contact(&self, subject: Subject, organization: Uuid, brand: Uuid, address: &str)
+    -> StoreResult<()>;
+    /// Changes the address of a known lead or client; false when it is not indexed yet.
+    async fn update_contact(&self, subject: Subject, organization: Uuid, address: &str) -> StoreResult<bool>;
     /// The contact address and brand of a lead or client of the organization.
     async fn contact(&self, organization: Uuid, subject: Subject) -> StoreResult<Option<(String, Uuid)>>;
     /// Threads naming `address`, newest first, optionally matching a full-text query.
@@ -232,7 +263,7 @@ const THREAD_PARTICIPANTS: &str = "(SELECT coalesce(jsonb_agg(DISTINCT jsonb_bui
      jsonb_agg(DISTINCT r) FROM messages m2, jsonb_array_elements(m2.to_addresses || m2.cc_addresses) r WHERE \
      m2.thread_id = t.thread_id), '[]') FROM messages m WHERE m.thread_id = t.thread_id)";
 
-fn thread_row(row: &sqlx::postgres::PgRow) -> StoreResult<ThreadRow> {
+fn thread_row(row: &sqlx::postgres::PgRow) -> Result<ThreadRow, sqlx::Error> {
     let mut participants: Vec<Mailbox> = from_json(row.try_get("participants")?);
     let mut seen = std::collections::HashSet::new();
     participants.retain(|p| seen.insert(p.email.clone()));
@@ -256,7 +287,7 @@ const MESSAGE_COLUMNS: &str = "m.message_id, m.thread_id, m.mailbox_id, m.provid
      c.brand_id)), '[]') FROM message_addresses a JOIN contacts c ON c.organization_id = a.organization_id AND \
      c.address = a.address WHERE a.message_id = m.message_id) AS links";
 
-fn message_row(row: &sqlx::postgres::PgRow) -> StoreResult<MessageRow> {
+fn message_row(row: &sqlx::postgres::PgRow) -> Result<MessageRow, sqlx::Error> {
     Ok(MessageRow {
         message_id: row.try_get("message_id")?,
         thread_id: row.try_get("thread_id")?,
@@ -430,11 +461,11 @@ impl MailStore for PgMailStore {
     }
 
     async fn queued(&self, mailbox: Uuid, limit: i64) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar("SELECT provider_id FROM sync_queue WHERE mailbox_id = $1 ORDER BY provider_id LIMIT $2")
+        Ok(sqlx::query_scalar("SELECT provider_id FROM sync_queue WHERE mailbox_id = $1 ORDER BY provider_id LIMIT $2")
             .bind(mailbox)
             .bind(limit)
             .fetch_all(&self.pool)
-            .await
+            .await?)
     }
 
     async fn dequeue(&self, mailbox: Uuid, provider_ids: &[String]) -> StoreResult<()> {
@@ -447,17 +478,17 @@ impl MailStore for PgMailStore {
     }
 
     async fn queue_len(&self, mailbox: Uuid) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM sync_queue WHERE mailbox_id = $1")
+        Ok(sqlx::query_scalar("SELECT count(*) FROM sync_queue WHERE mailbox_id = $1")
             .bind(mailbox)
             .fetch_one(&self.pool)
-            .await
+            .await?)
     }
 
     async fn message_count(&self, mailbox: Uuid) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT count(*) FROM messages WHERE mailbox_id = $1")
+        Ok(sqlx::query_scalar("SELECT count(*) FROM messages WHERE mailbox_id = $1")
             .bind(mailbox)
             .fetch_one(&self.pool)
-            .await
+            .await?)
     }
 
     async fn log(&self, mailbox: Uuid, kind: &str, detail: &str) -> StoreResult<()> {
@@ -470,11 +501,44 @@ impl MailStore for PgMailStore {
         Ok(())
     }
 
+    async fn upsert_contact(
+        &self,
+        subject: Subject,
+        organization: Uuid,
+        brand: Uuid,
+        address: &str,
+    ) -> StoreResult<()> {
+        let (kind, id) = subject.parts();
+        sqlx::query(
+            "INSERT INTO contacts (kind, record_id, organization_id, brand_id, address) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, record_id) DO UPDATE SET address = EXCLUDED.address",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(organization)
+        .bind(brand)
+        .bind(address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_contact(&self, subject: Subject, organization: Uuid, address: &str) -> StoreResult<bool> {
+        let (kind, id) = subject.parts();
+        let changed =
+            sqlx::query("UPDATE contacts SET address = $3 WHERE kind = $1 AND record_id = $2 AND organization_id = $4")
+                .bind(kind)
+                .bind(id)
+                .bind(address)
+                .bind(organization)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(changed > 0)
+    }
+
     async fn contact(&self, organization: Uuid, subject: Subject) -> StoreResult<Option<(String, Uuid)>> {
-        let (kind, id) = match subject {
-            Subject::Lead(id) => ("lead", id),
-            Subject::Client(id) => ("client", id),
-        };
+        let (kind, id) = subject.parts();
         let row = sqlx::query(
             "SELECT address, brand_id FROM contacts WHERE kind = $1 AND record_id = $2 AND organization_id = $3",
         )
@@ -483,7 +547,7 @@ impl MailStore for PgMailStore {
         .bind(organization)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((r.try_get("address")?, r.try_get("brand_id")?))).transpose()
+        Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("address")?, r.try_get("brand_id")?))).transpose()?)
     }
 
     async fn threads(
@@ -512,7 +576,7 @@ impl MailStore for PgMailStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(thread_row).collect()
+        Ok(rows.iter().map(thread_row).collect::<Result<_, _>>()?)
     }
 
     async fn thread(&self, organization: Uuid, thread: Uuid) -> StoreResult<Option<ThreadRow>> {
@@ -522,7 +586,7 @@ impl MailStore for PgMailStore {
              = $1 AND t.thread_id = $2"
         );
         let row = sqlx::query(&sql).bind(organization).bind(thread).fetch_optional(&self.pool).await?;
-        row.as_ref().map(thread_row).transpose()
+        Ok(row.as_ref().map(thread_row).transpose()?)
     }
 
     async fn messages(&self, organization: Uuid, thread: Uuid) -> StoreResult<Vec<MessageRow>> {
@@ -531,27 +595,27 @@ impl MailStore for PgMailStore {
              m.sent_at, m.message_id"
         );
         let rows = sqlx::query(&sql).bind(organization).bind(thread).fetch_all(&self.pool).await?;
-        rows.iter().map(message_row).collect()
+        Ok(rows.iter().map(message_row).collect::<Result<_, _>>()?)
     }
 
     async fn message(&self, organization: Uuid, message: Uuid) -> StoreResult<Option<MessageRow>> {
         let sql =
             format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.organization_id = $1 AND m.message_id = $2");
         let row = sqlx::query(&sql).bind(organization).bind(message).fetch_optional(&self.pool).await?;
-        row.as_ref().map(message_row).transpose()
+        Ok(row.as_ref().map(message_row).transpose()?)
     }
 
     async fn sent_for_request(&self, organization: Uuid, request_id: &str) -> StoreResult<Option<MessageRow>> {
         let sql =
             format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.organization_id = $1 AND m.request_id = $2");
         let row = sqlx::query(&sql).bind(organization).bind(request_id).fetch_optional(&self.pool).await?;
-        row.as_ref().map(message_row).transpose()
+        Ok(row.as_ref().map(message_row).transpose()?)
     }
 }
 
 /// Recomputes a thread's counters from its messages (the row lock orders concurrent imports
 /// into one thread); an emptied thread goes.
-async fn refresh_thread(tx: &mut sqlx::PgConnection, thread: Uuid) -> StoreResult<()> {
+async fn refresh_thread(tx: &mut sqlx::PgConnection, thread: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE threads t SET message_count = s.n, last_message_at = s.last, snippet = coalesce(s.snippet, '') \
          FROM (SELECT count(*)::int AS n, max(sent_at) AS last, (array_agg(left(regexp_replace(text_body, '\\s+', \

@@ -107,6 +107,12 @@ impl From<CommError> for Stop {
     }
 }
 
+impl From<crate::store::StoreError> for Stop {
+    fn from(error: crate::store::StoreError) -> Self {
+        Stop::Failed(error.into())
+    }
+}
+
 impl From<sqlx::Error> for Stop {
     fn from(error: sqlx::Error) -> Self {
         Stop::Failed(error.into())

@@ -348,6 +348,44 @@ impl World {
     }
 }
 
+/// A spy queue bound to `routing_key` on the world's event exchange (waiting until a relay has
+/// declared it): the connection, its channel and the consumer (no acks).
+pub async fn spy(world: &World, name: &str, routing_key: &str) -> (lapin::Connection, lapin::Channel, lapin::Consumer) {
+    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let conn =
+        lapin::Connection::connect(&sentra_testkit::amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let prefix = &world.comm_config.amqp.prefix;
+    let exchange = format!("{prefix}sentra.events");
+    let queue = format!("{prefix}{name}");
+    let declare = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+    let mut bound = None;
+    for _ in 0..100 {
+        let channel = conn.create_channel().await.unwrap();
+        channel.queue_declare(queue.as_str().into(), declare, FieldTable::default()).await.unwrap();
+        if channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.as_str().into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .is_ok()
+        {
+            bound = Some(channel);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let channel = bound.expect("a relay declared the exchange");
+    let consume = BasicConsumeOptions { no_ack: true, ..Default::default() };
+    let consumer =
+        channel.basic_consume(queue.as_str().into(), name.into(), consume, FieldTable::default()).await.unwrap();
+    (conn, channel, consumer)
+}
+
 /// [`eventually`] with a longer deadline, for syncs of thousands of messages.
 pub async fn eventually_long<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where

@@ -212,7 +212,9 @@ async fn invalid_grant_needs_reauth_and_a_server_error_does_not() {
     })
     .await;
 
-    // The grant revoked: NEEDS_REAUTH, logged for the owner, and nothing due any more.
+    // The grant revoked: NEEDS_REAUTH, logged, announced on the bus for the owner's
+    // notification (once), and nothing due any more.
+    let (_conn, _channel, mut spy) = helpers::spy(&world, "reauth-spy", "comm.mailbox.needs_reauth").await;
     world.gmail.revoke(&email);
     expire().await;
     world.sync_now(&agency.agent, &mailbox.mailbox_id).await;
@@ -227,6 +229,16 @@ async fn invalid_grant_needs_reauth_and_a_server_error_does_not() {
         .await
         .unwrap();
     assert_eq!(logged, 1);
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), futures::StreamExt::next(&mut spy))
+        .await
+        .expect("the event within 10 s")
+        .expect("a delivery")
+        .expect("delivered");
+    let body: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap();
+    assert_eq!(body["payload"]["mailbox_id"], mailbox.mailbox_id, "{body}");
+    assert_eq!(body["payload"]["user_id"], mailbox.user_id);
+    assert_eq!(body["payload"]["reason"], "invalid_grant");
+    assert!(!body.to_string().contains("refresh"), "no token in the event: {body}");
     // Connecting again resumes it.
     let again = world.connect(&agency.agent, &email).await;
     assert_eq!(again.mailbox_id, mailbox.mailbox_id);

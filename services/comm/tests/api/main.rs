@@ -6,6 +6,7 @@ mod access;
 mod helpers;
 mod mailboxes;
 mod sending;
+mod store;
 mod sync;
 mod threads;
 
