@@ -221,8 +221,10 @@ impl CommApi {
         {
             return Ok(true);
         }
+        // Owners and admins read every brand's conversations, but not mail in someone else's
+        // mailbox that is linked to no lead or client (that is that person's own mail).
         Ok(match who.principal.brands_with(perm::THREAD_READ) {
-            None => !links.is_empty() || who.principal.is_org_admin(),
+            None => !links.is_empty(),
             Some(brands) => links.iter().any(|l| brands.contains(&l.brand_id)),
         })
     }

@@ -147,3 +147,26 @@ async fn threads_page_newest_first_and_bad_requests_name_the_field() {
     }
     world.shutdown().await;
 }
+
+#[tokio::test]
+async fn mail_linked_to_no_lead_stays_with_its_mailbox_owner() {
+    let world = spawn().await;
+    let agency = world.agency("Private Mail").await;
+    let email = agency.email("agent");
+    world.gmail.add_user(&email);
+    world
+        .gmail
+        .deliver(&email, MailSpec::new("Mum", "mum@family.example", "Sunday lunch", "Bring dessert").to("A", &email));
+    let mailbox = world.connect(&agency.agent, &email).await;
+    world.synced(&agency.agent, &mailbox.mailbox_id, 1).await;
+    let pool = world.pool().await;
+    let thread: uuid::Uuid = sqlx::query_scalar("SELECT thread_id FROM comm.threads").fetch_one(&pool).await.unwrap();
+    let mut comm = world.comm.clone();
+    let get = |token: &str| bearer(token, pb::GetThreadRequest { thread_id: thread.to_string() });
+    let own = comm.get_thread(get(&agency.agent)).await.expect("the owner reads their own mail").into_inner();
+    assert_eq!(own.messages[0].subject, "Sunday lunch");
+    for other in [&agency.owner, &agency.manager, &agency.viewer] {
+        expect_code(comm.get_thread(get(other)).await, Code::NotFound);
+    }
+    world.shutdown().await;
+}
