@@ -103,3 +103,61 @@ async fn another_organization_reaches_nothing_through_any_rpc() {
     assert!(world.gmail.sent(&me).is_empty(), "nothing was sent");
     world.shutdown().await;
 }
+
+#[tokio::test]
+async fn another_brands_staff_reach_nothing_of_this_brand() {
+    let world = spawn().await;
+    let agency = world.agency("Two Brands").await;
+    let me = agency.email("manager");
+    world.gmail.add_user(&me);
+    world.gmail.add_send_as(&me, "hi@alpha.two-brands.example", "Alpha", true);
+    world.gmail.deliver(&me, MailSpec::new("C", "c@client.example", "Hello", "x").to("M", &me));
+    let mailbox = world.connect(&agency.manager, &me).await;
+    world.synced(&agency.manager, &mailbox.mailbox_id, 1).await;
+    let lead = world.lead(&agency.manager, &agency.alpha, "C", "c@client.example").await;
+    let mut comm = world.comm.clone();
+    let alias = comm
+        .create_email_alias(bearer(
+            &agency.manager,
+            pb::CreateEmailAliasRequest {
+                brand_id: agency.alpha.clone(),
+                email_address: "hi@alpha.two-brands.example".into(),
+                display_name: "Alpha".into(),
+                mailbox_id: mailbox.mailbox_id.clone(),
+                is_default: false,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .alias
+        .unwrap();
+    let thread = world.threads_of_lead(&agency.manager, &lead).await.unwrap().threads.remove(0);
+    let them = &agency.beta_agent;
+    let create = pb::CreateEmailAliasRequest {
+        brand_id: agency.alpha.clone(),
+        email_address: "x@alpha.two-brands.example".into(),
+        display_name: String::new(),
+        mailbox_id: mailbox.mailbox_id.clone(),
+        is_default: false,
+    };
+    expect_code(comm.create_email_alias(bearer(them, create)).await, Code::NotFound);
+    let list = pb::ListEmailAliasesRequest { brand_id: agency.alpha.clone() };
+    expect_code(comm.list_email_aliases(bearer(them, list)).await, Code::NotFound);
+    let verify = pb::VerifyEmailAliasRequest { alias_id: alias.alias_id.clone() };
+    expect_code(comm.verify_email_alias(bearer(them, verify)).await, Code::NotFound);
+    expect_code(world.threads_of_lead(them, &lead).await, Code::NotFound);
+    let get = pb::GetThreadRequest { thread_id: thread.thread_id.clone() };
+    expect_code(comm.get_thread(bearer(them, get)).await, Code::NotFound);
+    let send = pb::SendEmailRequest {
+        brand_id: agency.alpha.clone(),
+        alias_id: alias.alias_id.clone(),
+        to: vec![pb::Address { name: String::new(), email: "c@client.example".into() }],
+        subject: "Hi".into(),
+        text_body: "x".into(),
+        ..Default::default()
+    };
+    expect_code(comm.send_email(bearer(them, send)).await, Code::NotFound);
+    assert!(world.gmail.sent(&me).is_empty());
+    world.shutdown().await;
+}

@@ -170,3 +170,31 @@ async fn mail_linked_to_no_lead_stays_with_its_mailbox_owner() {
     }
     world.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_clients_page_lists_the_conversations_with_its_contact() {
+    let world = spawn().await;
+    let agency = world.agency("Client Mail").await;
+    let email = agency.email("agent");
+    world.gmail.add_user(&email);
+    // The testkit's client is converted from a lead of "<name>@client.example".
+    world
+        .gmail
+        .deliver(&email, MailSpec::new("Rita", "rita@client.example", "Invoice question", "Hi!").to("A", &email));
+    let mailbox = world.connect(&agency.agent, &email).await;
+    world.synced(&agency.agent, &mailbox.mailbox_id, 1).await;
+    let client = sentra_testkit::sales::client(&world.sales, &agency.agent, &agency.alpha, "Rita").await.id;
+    let mut comm = world.comm.clone();
+    let request =
+        |token: &str| bearer(token, pb::ListThreadsRequest { client_id: client.clone(), ..Default::default() });
+    let listed = sentra_testkit::grpc::eventually("the client's thread", || {
+        let mut comm = comm.clone();
+        let request = request(&agency.agent);
+        async move { comm.list_threads(request).await.ok().map(|r| r.into_inner()).filter(|r| !r.threads.is_empty()) }
+    })
+    .await;
+    assert_eq!(listed.threads[0].subject, "Invoice question");
+    assert!(listed.threads[0].links.iter().any(|l| l.client_id == client));
+    expect_code(comm.list_threads(request(&agency.beta_agent)).await, Code::NotFound);
+    world.shutdown().await;
+}
