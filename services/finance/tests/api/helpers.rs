@@ -110,6 +110,9 @@ pub async fn spawn_with(proxied: bool) -> World {
     }
     finance.shutdown.drain = Duration::ZERO;
     finance.tenancy_url = format!("http://{tenancy_addr}");
+    // Fifty concurrent commands each ask Tenancy about the brand; on a loaded 2-core machine the
+    // production deadline (2 s) turns a slow answer into UNAVAILABLE, which is not under test.
+    finance.tenancy_timeout_secs = 10.0;
     finance.overdue_interval_secs = 0.2;
     finance.retry_delay_secs = 0.1;
     let finance_config = finance.clone();
