@@ -52,12 +52,7 @@ async fn sync_once(db: &TestDatabase, tenancy_addr: SocketAddr, token: &str, n: 
     config.tenancy_url = format!("http://{tenancy_addr}");
     config.keys = KeyRingConfig::single("bench", &[7u8; 32]);
     config.state_secret = "bench".to_string().into();
-    let base = gmail.base_url();
-    config.google.auth_url = format!("{base}/o/oauth2/v2/auth");
-    config.google.token_url = format!("{base}/token");
-    config.google.api_url = base;
-    config.google.client_id = gmail.client_id().into();
-    config.google.client_secret = gmail.client_secret().to_string().into();
+    config.google = config.google.at(&gmail.base_url(), gmail.client_id(), gmail.client_secret());
     config.google.redirect_uri = "http://bench.example/app/mailboxes/callback".into();
     config.sync.poll_interval_secs = 0.2;
     config.sync.fetch_concurrency = 16;

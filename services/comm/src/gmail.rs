@@ -63,6 +63,23 @@ impl Default for GoogleConfig {
     }
 }
 
+impl GoogleConfig {
+    /// Google's endpoints on another server speaking the same API at `base` (a proxy, or the
+    /// fake of `sentra-testkit`): consent at `/o/oauth2/v2/auth`, tokens at `/token`, Gmail under
+    /// `/gmail/v1`, with this OAuth client; the rest as configured.
+    pub fn at(self, base: &str, client_id: &str, client_secret: &str) -> Self {
+        let base = base.trim_end_matches('/');
+        Self {
+            auth_url: format!("{base}/o/oauth2/v2/auth"),
+            token_url: format!("{base}/token"),
+            api_url: base.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: SecretString::from(client_secret.to_owned()),
+            ..self
+        }
+    }
+}
+
 /// Gmail's published quota cost of each method, in units (per user: 250 units per second).
 pub mod cost {
     /// `users.getProfile`.

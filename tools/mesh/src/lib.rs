@@ -71,13 +71,8 @@ async fn wait_serving(name: &str, addr: SocketAddr) {
 
 /// Points Comm at a fake Google: consent, token and Gmail endpoints, its client, and the
 /// dashboard's callback on whatever origin the browser started from.
-pub fn fake_google(comm: &mut sentra_comm::Config, gmail: &FakeGmail) {
-    let base = gmail.base_url();
-    comm.google.auth_url = format!("{base}/o/oauth2/v2/auth");
-    comm.google.token_url = format!("{base}/token");
-    comm.google.api_url = base;
-    comm.google.client_id = gmail.client_id().into();
-    comm.google.client_secret = gmail.client_secret().to_string().into();
+fn fake_google(comm: &mut sentra_comm::Config, gmail: &FakeGmail) {
+    comm.google = std::mem::take(&mut comm.google).at(&gmail.base_url(), gmail.client_id(), gmail.client_secret());
     comm.google.redirect_uri = "/app/mailboxes/callback".into();
 }
 

@@ -66,12 +66,7 @@ pub fn comm_config(db: &TestDatabase, tenancy: SocketAddr, prefix: &str, gmail: 
     config.retry_delay_secs = 0.1;
     config.keys = KeyRingConfig::single("k1", &rand_key());
     config.state_secret = "test-state-secret".to_string().into();
-    let base = gmail.base_url();
-    config.google.auth_url = format!("{base}/o/oauth2/v2/auth");
-    config.google.token_url = format!("{base}/token");
-    config.google.api_url = base;
-    config.google.client_id = gmail.client_id().into();
-    config.google.client_secret = gmail.client_secret().to_string().into();
+    config.google = config.google.at(&gmail.base_url(), gmail.client_id(), gmail.client_secret());
     config.google.redirect_uri = "http://app.test.example/app/mailboxes/callback".into();
     config.sync.poll_interval_secs = 0.2;
     config.sync.lease_secs = 2.0;
