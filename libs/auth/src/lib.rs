@@ -63,6 +63,7 @@
 //! | `analytics.events.read` | organization | ✓ | ✓ |   | ✓ |   |   |   |   |   |
 //! | `comm.mailbox.read` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
 //! | `comm.mailbox.write` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
+//! | `comm.notification.read` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
 //! | `tenancy.brand.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ | ✓ |
 //! | `tenancy.brand.write` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
 //! | `tenancy.brand_access.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |

@@ -58,6 +58,8 @@ pub const RECEIVABLES_READ: &str = "finance.receivables.read";
 pub const MAILBOX_READ: &str = "comm.mailbox.read";
 /// Connect one's own mailbox and ask it to sync.
 pub const MAILBOX_WRITE: &str = "comm.mailbox.write";
+/// Read, mark and watch one's own notifications and set their preferences.
+pub const NOTIFICATION_READ: &str = "comm.notification.read";
 /// See a brand's sender aliases.
 pub const ALIAS_READ: &str = "comm.alias.read";
 /// Add and verify a brand's sender aliases.
@@ -129,6 +131,7 @@ pub const MATRIX: &[Grant] = &[
     org(ANALYTICS_EVENTS_READ, ANALYSTS),
     org(MAILBOX_READ, ANY_ORG_ROLE),
     org(MAILBOX_WRITE, ANY_ORG_ROLE),
+    org(NOTIFICATION_READ, ANY_ORG_ROLE),
     brand(BRAND_READ, &[Manager, Agent, Finance, Viewer], true),
     brand(BRAND_WRITE, &[Manager], false),
     brand(BRAND_ACCESS_READ, &[Manager, Agent, Finance, Viewer], false),
@@ -226,7 +229,7 @@ mod tests {
     fn permissions_are_unique_and_well_formed() {
         let names: BTreeSet<_> = MATRIX.iter().map(|g| g.permission).collect();
         assert_eq!(names.len(), MATRIX.len(), "a permission is listed twice");
-        assert_eq!(MATRIX.len(), 29);
+        assert_eq!(MATRIX.len(), 30);
         for name in names {
             let parts: Vec<_> = name.split('.').collect();
             assert_eq!(parts.len(), 3, "{name}");
@@ -251,7 +254,8 @@ mod tests {
                 USER_WRITE,
                 ANALYTICS_EVENTS_READ,
                 MAILBOX_READ,
-                MAILBOX_WRITE
+                MAILBOX_WRITE,
+                NOTIFICATION_READ
             ])
         );
         for g in MATRIX.iter().filter(|g| g.scope == Scope::Organization) {
@@ -266,10 +270,13 @@ mod tests {
         }
         let member: BTreeSet<_> =
             MATRIX.iter().filter(|g| g.org_roles.contains(&OrgRole::Member)).map(|g| g.permission).collect();
-        assert_eq!(member, set(&[ORGANIZATION_READ, USER_READ, MAILBOX_READ, MAILBOX_WRITE]));
+        assert_eq!(member, set(&[ORGANIZATION_READ, USER_READ, MAILBOX_READ, MAILBOX_WRITE, NOTIFICATION_READ]));
         let analyst: BTreeSet<_> =
             MATRIX.iter().filter(|g| g.org_roles.contains(&OrgRole::Analyst)).map(|g| g.permission).collect();
-        assert_eq!(analyst, set(&[ORGANIZATION_READ, USER_READ, ANALYTICS_EVENTS_READ, MAILBOX_READ, MAILBOX_WRITE]));
+        assert_eq!(
+            analyst,
+            set(&[ORGANIZATION_READ, USER_READ, ANALYTICS_EVENTS_READ, MAILBOX_READ, MAILBOX_WRITE, NOTIFICATION_READ])
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!   sync worker ([`sync`]), the address index fed by Sales' events ([`contacts`]), the outbox
 //!   relay (`comm.mailbox.needs_reauth`) and the re-wrapping of data keys after a key rotation; serves `CommService` with health and
 //!   reflection (port 3002 by default, 0 in tests).
+//! - [`notifications`]: staff notifications from bus events, live through `WatchNotifications`
+//!   (`NotificationService`).
 //! - [`gmail`]: the provider's HTTP API; [`mailboxes`]: OAuth consent and sealed tokens;
 //!   [`mime`]: parsing and building mail; [`store`]: the mail repository; [`aliases`],
 //!   [`sending`]: brand aliases and SendEmail; [`grpc`]: the surface; [`error`]: the one mapping
@@ -19,6 +21,7 @@ pub mod grpc;
 pub mod mailboxes;
 pub mod mime;
 pub mod mongo;
+pub mod notifications;
 pub mod sending;
 pub mod store;
 pub mod sync;
@@ -34,6 +37,7 @@ use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig, RelayConfig, TableRelay
 use sentra_crypto::{KeyRing, KeyRingConfig};
 use sentra_directory::Directory;
 use sentra_proto::sentra::comm::v1::comm_service_server::CommServiceServer;
+use sentra_proto::sentra::comm::v1::notification_service_server::NotificationServiceServer;
 use sentra_runtime::background::Background;
 use sentra_runtime::config::{
     self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig,
@@ -50,7 +54,7 @@ use crate::store::{MailStore, PgMailStore};
 use crate::sync::{SyncConfig, Syncer};
 
 /// The gRPC services this process serves.
-pub const SERVICES: [&str; 1] = ["sentra.comm.v1.CommService"];
+pub const SERVICES: [&str; 2] = ["sentra.comm.v1.CommService", "sentra.comm.v1.NotificationService"];
 
 /// Everything the service reads at start-up.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -89,6 +93,9 @@ pub struct Config {
     pub retry_delay_secs: f64,
     /// Where mail is kept.
     pub storage: StorageConfig,
+    /// Keep-alive period of quiet `WatchNotifications` streams, seconds (below every proxy's
+    /// stream idle timeout).
+    pub watch_keepalive_secs: f64,
 }
 
 /// Which adapter keeps mail (messages, threads, sync queue and log, the address index).
@@ -133,6 +140,7 @@ impl Default for Config {
             sync: SyncConfig::default(),
             retry_delay_secs: 1.0,
             storage: StorageConfig::default(),
+            watch_keepalive_secs: 25.0,
         }
     }
 }
@@ -210,6 +218,14 @@ pub async fn mail_store(config: &Config, pool: &PgPool) -> Result<Arc<dyn MailSt
     })
 }
 
+fn notification_consumer(config: &Config, pool: PgPool) -> Consumer<notifications::Notifier> {
+    let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
+    let consumer_config =
+        ConsumerConfig::new(BrokerConfig::from(&config.amqp), "comm", "notifications", notifications::ROUTING_KEYS)
+            .with_retry_delay(retry, retry * 64);
+    Consumer::new(consumer_config, pool, notifications::Notifier)
+}
+
 fn contact_consumer(config: &Config, pool: PgPool, store: Arc<dyn MailStore>) -> Consumer<contacts::ContactIndex> {
     let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
     let consumer_config =
@@ -223,9 +239,10 @@ pub async fn replay_dead_letters(config: &Config, max: usize) -> Result<usize, S
     let database = sentra_runtime::config::DatabaseConfig { migrate: false, ..config.database.clone() };
     let pool = sentra_runtime::db::connect_and_migrate(&database, migrators()).await?;
     let store = mail_store(config, &pool).await?;
-    let moved = contact_consumer(config, pool.clone(), store).replay_dead_letters(max).await;
+    let contacts = contact_consumer(config, pool.clone(), store).replay_dead_letters(max).await;
+    let notices = notification_consumer(config, pool.clone()).replay_dead_letters(max).await;
     pool.close().await;
-    Ok(moved?)
+    Ok(contacts? + notices?)
 }
 
 impl Application {
@@ -297,7 +314,12 @@ impl Application {
             directory: Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())),
             wake: wake.clone(),
         };
-        let routes = tonic::service::Routes::new(tower::Layer::layer(&auth, CommServiceServer::new(api)));
+        let hub = notifications::Hub::default();
+        let keepalive =
+            Duration::try_from_secs_f64(self.config.watch_keepalive_secs).unwrap_or(Duration::from_secs(25));
+        let notification_api = notifications::NotificationApi { pool: self.pool.clone(), hub: hub.clone(), keepalive };
+        let routes = tonic::service::Routes::new(tower::Layer::layer(&auth, CommServiceServer::new(api)))
+            .add_service(tower::Layer::layer(&auth, NotificationServiceServer::new(notification_api)));
 
         let mut background = Background::new();
         let metrics = self.host.metrics();
@@ -308,6 +330,14 @@ impl Application {
         }
         let stop = background.stopped();
         background.spawn("contact index", async move { consumer.run(stop).await });
+        let notifier = notification_consumer(&self.config, self.pool.clone()).with_metrics(metrics);
+        if let Err(error) = notifier.declare().await {
+            tracing::warn!(%error, "Notification queue not declared yet; the consumer retries on connect.");
+        }
+        let stop = background.stopped();
+        background.spawn("notifications", async move { notifier.run(stop).await });
+        let (pool, stop) = (self.pool.clone(), background.stopped());
+        background.spawn("notification hub", async move { hub.run(pool, stop).await });
         match TableRelay::new(self.pool.clone(), "outbox", RelayConfig::new(BrokerConfig::from(&self.config.amqp))) {
             Ok(relay) => {
                 if let Err(error) = relay.observe(metrics) {

@@ -12,6 +12,7 @@ import { TenancyService } from './gen/sentra/tenancy/v1/tenancy_service_pb';
 import { SalesService } from './gen/sentra/sales/v1/sales_service_pb';
 import { FinanceService } from './gen/sentra/finance/v1/finance_service_pb';
 import { CommService } from './gen/sentra/comm/v1/comm_service_pb';
+import { NotificationService } from './gen/sentra/comm/v1/notification_service_pb';
 import type { AuthApi, Session } from './session';
 
 /** Every call carries an `x-request-id`; Envoy keeps it and the services log it. */
@@ -82,9 +83,10 @@ export function clients(transport: Transport) {
     sales: createClient(SalesService, transport),
     finance: createClient(FinanceService, transport),
     comm: createClient(CommService, transport),
+    notifications: createClient(NotificationService, transport),
   };
 }
 
 export type Clients = ReturnType<typeof clients>;
 
-export { AuthService, TenancyService, SalesService, FinanceService, CommService };
+export { AuthService, TenancyService, SalesService, FinanceService, CommService, NotificationService };

@@ -48,6 +48,7 @@ export const P = {
   aliasWrite: 'comm.alias.write',
   threadRead: 'comm.thread.read',
   emailSend: 'comm.email.send',
+  notificationRead: 'comm.notification.read',
 } as const;
 
 export type Permission = (typeof P)[keyof typeof P];

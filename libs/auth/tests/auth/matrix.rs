@@ -85,14 +85,16 @@ fn brand_scoped_permission_without_a_brand_is_never_held() {
 fn member_without_a_brand_role_holds_nothing_brand_scoped() {
     let p = staff(OrgRole::Member, &[]);
     assert!(!p.is_org_admin());
-    // Org-wide, a member reads the organization and its users and owns their own mailbox.
+    // Org-wide, a member reads the organization and its users, owns their own mailbox and reads
+    // their own notifications.
     assert_eq!(
         held(&p, Uuid::new_v4()),
         set(&[
             permissions::ORGANIZATION_READ,
             permissions::USER_READ,
             permissions::MAILBOX_READ,
-            permissions::MAILBOX_WRITE
+            permissions::MAILBOX_WRITE,
+            permissions::NOTIFICATION_READ
         ])
     );
     assert!(!p.can(permissions::BRAND_CREATE, None));
@@ -106,7 +108,7 @@ fn member_without_a_brand_role_holds_nothing_brand_scoped() {
 fn each_brand_role_holds_its_documented_set_on_its_brand() {
     use permissions::*;
     let brand = Uuid::new_v4();
-    let org_member = set(&[ORGANIZATION_READ, USER_READ, MAILBOX_READ, MAILBOX_WRITE]);
+    let org_member = set(&[ORGANIZATION_READ, USER_READ, MAILBOX_READ, MAILBOX_WRITE, NOTIFICATION_READ]);
     let with = |role| &held(&staff(OrgRole::Member, &[(brand, role)]), brand) - &org_member;
 
     let brand_scoped: BTreeSet<_> = MATRIX.iter().filter(|g| g.scope == Scope::Brand).map(|g| g.permission).collect();

@@ -144,6 +144,8 @@ pub struct Agency {
     pub agent: String,
     pub viewer: String,
     pub beta_agent: String,
+    /// The agent's user id.
+    pub agent_id: String,
     pub slug: String,
 }
 
@@ -208,6 +210,7 @@ impl World {
             brands.push(tenancy::create_brand(&self.tenancy, &owner, brand).await.id);
         }
         let mut tokens = Vec::new();
+        let mut ids = Vec::new();
         for (who, role, brand) in [
             ("manager", tpb::BrandRole::Manager, &brands[0]),
             ("agent", tpb::BrandRole::Agent, &brands[0]),
@@ -215,7 +218,7 @@ impl World {
             ("beta-agent", tpb::BrandRole::Agent, &brands[1]),
         ] {
             let email = format!("{who}@{slug}.example");
-            tenancy::staff_member(&self.tenancy, &owner, &email, brand, role).await;
+            ids.push(tenancy::staff_member(&self.tenancy, &owner, &email, brand, role).await.id);
             tokens.push(self.login(&email).await);
         }
         Agency {
@@ -226,6 +229,7 @@ impl World {
             agent: tokens[1].clone(),
             viewer: tokens[2].clone(),
             beta_agent: tokens[3].clone(),
+            agent_id: ids[1].clone(),
             slug,
         }
     }

@@ -239,6 +239,20 @@ async fn invalid_grant_needs_reauth_and_a_server_error_does_not() {
     assert_eq!(body["payload"]["user_id"], mailbox.user_id);
     assert_eq!(body["payload"]["reason"], "invalid_grant");
     assert!(!body.to_string().contains("refresh"), "no token in the event: {body}");
+    // The owner's notification, made from that event.
+    let mut notes = sentra_proto::sentra::comm::v1::notification_service_client::NotificationServiceClient::new(
+        sentra_testkit::grpc::channel(world.comm_addr),
+    );
+    let notified = eventually("the owner notified", || {
+        let mut notes = notes.clone();
+        let request = bearer(&agency.agent, pb::ListNotificationsRequest::default());
+        async move { notes.list_notifications(request).await.ok()?.into_inner().notifications.into_iter().next() }
+    })
+    .await;
+    assert_eq!(notified.kind(), pb::NotificationKind::MailboxNeedsReauth);
+    assert_eq!(notified.subject, format!("mailboxes/{}", mailbox.mailbox_id));
+    assert!(notified.title.contains(&email), "{}", notified.title);
+    let _ = &mut notes;
     // Connecting again resumes it.
     let again = world.connect(&agency.agent, &email).await;
     assert_eq!(again.mailbox_id, mailbox.mailbox_id);

@@ -5,6 +5,7 @@
 mod access;
 mod helpers;
 mod mailboxes;
+mod notifications;
 mod sending;
 mod store;
 mod sync;

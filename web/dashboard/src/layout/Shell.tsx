@@ -12,6 +12,7 @@ import { TenancyService } from '@sentra/shared/api';
 import { P, can, canSomewhere } from '@sentra/shared/permissions';
 import { ScopeProvider, useScope } from './scope';
 import { useBrands } from '../data';
+import { NotificationBell } from '../comm/NotificationBell';
 
 interface Section {
   to: string;
@@ -119,6 +120,7 @@ function useRefusal(): { title: string; text: string } | null {
 
 export function Shell() {
   const { session } = useSentra();
+  const principal = usePrincipal();
   const refusal = useRefusal();
   const sections = useSections();
   const [opened, { toggle, close }] = useDisclosure();
@@ -158,7 +160,7 @@ export function Shell() {
             </Group>
             <Group gap="md" wrap="nowrap">
               <BrandPicker />
-              {/* The notification bell (Comm) goes here. */}
+              {can(principal, P.notificationRead) && <NotificationBell />}
               <UserMenu />
             </Group>
           </Group>

@@ -1,0 +1,540 @@
+//! Notifications for staff: made from events on the bus (Sales' lead events, Comm's own
+//! `comm.mailbox.needs_reauth`), kept per (event, recipient) so a redelivered message never
+//! notifies twice, honouring each person's channel per kind, and pushed live to open
+//! `WatchNotifications` streams.
+//!
+//! Live delivery: the insert sends `pg_notify('comm_notifications', id)` in its transaction, so
+//! every replica hears of a notification once it is committed; each replica's [`Hub`] listens,
+//! loads the row and fans it out to its streams (each keeps only its caller's).
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use sentra_auth::{Caller, permissions as perm};
+use sentra_bus::{Envelope, Handler, HandlerError};
+use sentra_proto::sentra::comm::v1 as pb;
+use sentra_proto::sentra::comm::v1::notification_service_server::NotificationService;
+use sentra_proto::sentra::sales::events::v1::{LeadAssigned, LeadCreated, LeadStageChanged, LeadUpdated};
+use sentra_proto::sentra::sales::v1::LeadStage;
+use sqlx::{PgConnection, PgPool, Row as _};
+use tokio::sync::broadcast;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::error::CommError;
+
+/// The routing keys notifications are made from.
+pub const ROUTING_KEYS: [&str; 5] = [
+    "sales.lead.created",
+    "sales.lead.updated",
+    "sales.lead.assigned",
+    "sales.lead.stage_changed",
+    "comm.mailbox.needs_reauth",
+];
+
+const CHANNEL: &str = "comm_notifications";
+
+/// The kinds, as stored.
+fn kind_name(kind: pb::NotificationKind) -> Option<&'static str> {
+    match kind {
+        pb::NotificationKind::LeadAssigned => Some("lead_assigned"),
+        pb::NotificationKind::LeadStageChanged => Some("lead_stage_changed"),
+        pb::NotificationKind::MailboxNeedsReauth => Some("mailbox_needs_reauth"),
+        pb::NotificationKind::Unspecified => None,
+    }
+}
+
+fn kind_of(name: &str) -> pb::NotificationKind {
+    match name {
+        "lead_assigned" => pb::NotificationKind::LeadAssigned,
+        "lead_stage_changed" => pb::NotificationKind::LeadStageChanged,
+        "mailbox_needs_reauth" => pb::NotificationKind::MailboxNeedsReauth,
+        _ => pb::NotificationKind::Unspecified,
+    }
+}
+
+const KINDS: [pb::NotificationKind; 3] = [
+    pb::NotificationKind::LeadAssigned,
+    pb::NotificationKind::LeadStageChanged,
+    pb::NotificationKind::MailboxNeedsReauth,
+];
+
+/// A stored notification.
+#[derive(Debug, Clone)]
+pub struct Row {
+    id: Uuid,
+    organization: Uuid,
+    user: Uuid,
+    kind: String,
+    title: String,
+    subject: String,
+    brand: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "notification_id, organization_id, user_id, kind, title, subject, brand_id, created_at, read_at";
+
+fn row(r: &sqlx::postgres::PgRow) -> Result<Row, sqlx::Error> {
+    Ok(Row {
+        id: r.try_get("notification_id")?,
+        organization: r.try_get("organization_id")?,
+        user: r.try_get("user_id")?,
+        kind: r.try_get("kind")?,
+        title: r.try_get("title")?,
+        subject: r.try_get("subject")?,
+        brand: r.try_get("brand_id")?,
+        created_at: r.try_get("created_at")?,
+        read_at: r.try_get("read_at")?,
+    })
+}
+
+fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+}
+
+fn to_pb(r: &Row) -> pb::Notification {
+    pb::Notification {
+        notification_id: r.id.to_string(),
+        kind: kind_of(&r.kind).into(),
+        title: r.title.clone(),
+        subject: r.subject.clone(),
+        brand_id: r.brand.map(|b| b.to_string()).unwrap_or_default(),
+        create_time: Some(ts(r.created_at)),
+        read_time: r.read_at.map(ts),
+    }
+}
+
+/// What one event notifies.
+struct Notice {
+    user: Uuid,
+    kind: pb::NotificationKind,
+    title: String,
+    subject: String,
+    brand: Option<Uuid>,
+}
+
+/// Stores `notice` for `event` unless its recipient turned the kind off or already has it, and
+/// announces it to the replicas' hubs on commit.
+async fn notify(tx: &mut PgConnection, organization: Uuid, event: Uuid, notice: Notice) -> Result<(), sqlx::Error> {
+    let Some(kind) = kind_name(notice.kind) else { return Ok(()) };
+    let off: Option<String> = sqlx::query_scalar(
+        "SELECT channel FROM notification_preferences WHERE user_id = $1 AND kind = $2 AND channel = 'off'",
+    )
+    .bind(notice.user)
+    .bind(kind)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if off.is_some() {
+        return Ok(());
+    }
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO notifications (notification_id, organization_id, user_id, kind, title, subject, brand_id, \
+         event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, user_id) DO NOTHING RETURNING \
+         notification_id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(organization)
+    .bind(notice.user)
+    .bind(kind)
+    .bind(&notice.title)
+    .bind(&notice.subject)
+    .bind(notice.brand)
+    .bind(event)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(id) = id {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(id.to_string()).execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+fn stage_label(stage: i32) -> &'static str {
+    match LeadStage::try_from(stage).unwrap_or(LeadStage::Unspecified) {
+        LeadStage::New => "New",
+        LeadStage::Contacted => "Contacted",
+        LeadStage::Qualified => "Qualified",
+        LeadStage::Proposal => "Proposal",
+        LeadStage::Negotiation => "Negotiation",
+        LeadStage::Won => "Won",
+        LeadStage::Lost => "Lost",
+        LeadStage::Unspecified => "another stage",
+    }
+}
+
+fn uuid(field: &str, value: &str) -> Result<Uuid, HandlerError> {
+    Uuid::parse_str(value).map_err(|_| HandlerError::reject(format!("{field} is not a UUID")))
+}
+
+/// Turns bus events into notifications (in the inbox's transaction: exactly once).
+pub struct Notifier;
+
+#[async_trait::async_trait]
+impl Handler for Notifier {
+    async fn handle(&self, tx: &mut PgConnection, message: &Envelope) -> Result<(), HandlerError> {
+        let org = message.tenant_id;
+        let actor = message.metadata.get("actor").and_then(|a| a.as_str()).unwrap_or_default().to_owned();
+        let retry = HandlerError::retry;
+        match message.routing_key.as_str() {
+            "sales.lead.created" => {
+                let e: LeadCreated = message.decode().map_err(HandlerError::reject)?;
+                let assignee = (!e.assignee_id.is_empty()).then(|| uuid("assignee_id", &e.assignee_id)).transpose()?;
+                sqlx::query(
+                    "INSERT INTO lead_assignees (lead_id, organization_id, brand_id, contact_name, assignee_id) VALUES \
+                     ($1, $2, $3, $4, $5) ON CONFLICT (lead_id) DO NOTHING",
+                )
+                .bind(uuid("lead_id", &e.lead_id)?)
+                .bind(org)
+                .bind(uuid("brand_id", &e.brand_id)?)
+                .bind(e.contact.map(|c| c.name).unwrap_or_default())
+                .bind(assignee)
+                .execute(&mut *tx)
+                .await
+                .map_err(retry)?;
+            }
+            "sales.lead.updated" => {
+                let e: LeadUpdated = message.decode().map_err(HandlerError::reject)?;
+                sqlx::query("UPDATE lead_assignees SET contact_name = $2 WHERE lead_id = $1")
+                    .bind(uuid("lead_id", &e.lead_id)?)
+                    .bind(e.contact.map(|c| c.name).unwrap_or_default())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(retry)?;
+            }
+            "sales.lead.assigned" => {
+                let e: LeadAssigned = message.decode().map_err(HandlerError::reject)?;
+                let lead = uuid("lead_id", &e.lead_id)?;
+                let assignee = (!e.assignee_id.is_empty()).then(|| uuid("assignee_id", &e.assignee_id)).transpose()?;
+                let known: Option<(Uuid, String)> = sqlx::query_as(
+                    "UPDATE lead_assignees SET assignee_id = $2 WHERE lead_id = $1 RETURNING brand_id, contact_name",
+                )
+                .bind(lead)
+                .bind(assignee)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(retry)?;
+                let Some((brand, name)) = known else {
+                    return Err(HandlerError::retry(format!("lead {lead} assigned before its creation arrived")));
+                };
+                if let Some(user) = assignee.filter(|a| a.to_string() != actor) {
+                    let notice = Notice {
+                        user,
+                        kind: pb::NotificationKind::LeadAssigned,
+                        title: format!("{} was assigned to you", if name.is_empty() { "A lead" } else { &name }),
+                        subject: format!("leads/{lead}"),
+                        brand: Some(brand),
+                    };
+                    notify(tx, org, message.event_id, notice).await.map_err(retry)?;
+                }
+            }
+            "sales.lead.stage_changed" => {
+                let e: LeadStageChanged = message.decode().map_err(HandlerError::reject)?;
+                let lead = uuid("lead_id", &e.lead_id)?;
+                let known: Option<(Uuid, String, Option<Uuid>)> =
+                    sqlx::query_as("SELECT brand_id, contact_name, assignee_id FROM lead_assignees WHERE lead_id = $1")
+                        .bind(lead)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(retry)?;
+                let Some((brand, name, assignee)) = known else {
+                    return Err(HandlerError::retry(format!("lead {lead} changed before its creation arrived")));
+                };
+                if let Some(user) = assignee.filter(|a| a.to_string() != actor) {
+                    let notice = Notice {
+                        user,
+                        kind: pb::NotificationKind::LeadStageChanged,
+                        title: format!(
+                            "{} moved to {}",
+                            if name.is_empty() { "Your lead" } else { &name },
+                            stage_label(e.to_stage)
+                        ),
+                        subject: format!("leads/{lead}"),
+                        brand: Some(brand),
+                    };
+                    notify(tx, org, message.event_id, notice).await.map_err(retry)?;
+                }
+            }
+            "comm.mailbox.needs_reauth" => {
+                let payload: serde_json::Value = message.decode_payload().map_err(HandlerError::reject)?;
+                let field = |k: &str| payload.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                let notice = Notice {
+                    user: uuid("user_id", &field("user_id"))?,
+                    kind: pb::NotificationKind::MailboxNeedsReauth,
+                    title: format!("Reconnect {}: Gmail no longer grants access", field("email_address")),
+                    subject: format!("mailboxes/{}", field("mailbox_id")),
+                    brand: None,
+                };
+                notify(tx, org, message.event_id, notice).await.map_err(retry)?;
+            }
+            other => return Err(HandlerError::reject(format!("unexpected routing key {other}"))),
+        }
+        Ok(())
+    }
+}
+
+/// Each replica's fan-out of new notifications to its open streams.
+#[derive(Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Row>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self { sender: broadcast::channel(1024).0 }
+    }
+}
+
+impl Hub {
+    /// Listens on PostgreSQL for committed notifications until `stop`, reconnecting after
+    /// failures, and broadcasts each one.
+    pub async fn run(
+        self,
+        pool: PgPool,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), std::convert::Infallible> {
+        tokio::pin!(stop);
+        loop {
+            let listened = async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                listener.listen(CHANNEL).await?;
+                loop {
+                    let note = listener.recv().await?;
+                    let Ok(id) = Uuid::parse_str(note.payload()) else { continue };
+                    let found = sqlx::query(&format!("SELECT {COLUMNS} FROM notifications WHERE notification_id = $1"))
+                        .bind(id)
+                        .fetch_optional(&pool)
+                        .await?;
+                    if let Some(found) = found.as_ref().map(row).transpose()? {
+                        // No receivers is fine: nobody is watching.
+                        let _ = self.sender.send(found);
+                    }
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                result = listened => {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "Notification listener failed; reconnecting.");
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// `sentra.comm.v1.NotificationService`.
+#[derive(Clone)]
+pub struct NotificationApi {
+    /// The pool.
+    pub pool: PgPool,
+    /// The live fan-out.
+    pub hub: Hub,
+    /// Keep-alive period of quiet streams.
+    pub keepalive: Duration,
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let who = Caller::of(request)?;
+    who.principal.require(perm::NOTIFICATION_READ, None).map_err(CommError::from)?;
+    Ok(who)
+}
+
+async fn unread(pool: &PgPool, who: &Caller) -> Result<i32, CommError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE organization_id = $1 AND user_id = $2 AND read_at IS NULL",
+    )
+    .bind(who.tenant())
+    .bind(who.principal.user_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+async fn preferences(pool: &PgPool, user: Uuid) -> Result<Vec<pb::NotificationPreference>, CommError> {
+    let off: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM notification_preferences WHERE user_id = $1 AND channel = 'off'")
+            .bind(user)
+            .fetch_all(pool)
+            .await?;
+    Ok(KINDS
+        .iter()
+        .map(|k| {
+            let is_off = kind_name(*k).is_some_and(|name| off.iter().any(|o| o == name));
+            pb::NotificationPreference {
+                kind: (*k).into(),
+                channel: if is_off { pb::NotificationChannel::Off } else { pb::NotificationChannel::InApp }.into(),
+            }
+        })
+        .collect())
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchNotificationsResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl NotificationService for NotificationApi {
+    async fn list_notifications(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
+        let who = caller(&request)?;
+        let req = request.into_inner();
+        let limit = match req.page_size {
+            n if n < 0 => return Err(CommError::invalid("page_size", "must not be negative").into()),
+            0 => 20,
+            n => i64::from(n.min(100)),
+        };
+        let after = match req.page_token.as_str() {
+            "" => None,
+            token => Some(
+                URL_SAFE_NO_PAD
+                    .decode(token)
+                    .ok()
+                    .and_then(|b| Uuid::from_slice(&b).ok())
+                    .ok_or_else(|| CommError::invalid("page_token", "is not a token from a previous response"))?,
+            ),
+        };
+        // Ids are UUIDv7: their order is creation order.
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM notifications WHERE organization_id = $1 AND user_id = $2 AND (NOT $3 OR read_at \
+             IS NULL) AND ($4::uuid IS NULL OR notification_id < $4) ORDER BY notification_id DESC LIMIT $5"
+        ))
+        .bind(who.tenant())
+        .bind(who.principal.user_id)
+        .bind(req.unread_only)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(CommError::from)?;
+        let mut rows = rows.iter().map(row).collect::<Result<Vec<_>, _>>().map_err(CommError::from)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(20));
+        let next_page_token = match rows.last() {
+            Some(last) if more => URL_SAFE_NO_PAD.encode(last.id.as_bytes()),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: rows.iter().map(to_pb).collect(),
+            next_page_token,
+            unread_count: unread(&self.pool, &who).await?,
+        }))
+    }
+
+    async fn mark_notifications_read(
+        &self,
+        request: Request<pb::MarkNotificationsReadRequest>,
+    ) -> Result<Response<pb::MarkNotificationsReadResponse>, Status> {
+        let who = caller(&request)?;
+        let req = request.into_inner();
+        let ids = req
+            .notification_ids
+            .iter()
+            .map(|id| Uuid::parse_str(id.trim()).map_err(|_| CommError::invalid("notification_ids", "must be UUIDs")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.is_empty() && !req.all {
+            return Err(CommError::invalid("notification_ids", "give ids, or all").into());
+        }
+        let marked = sqlx::query(
+            "UPDATE notifications SET read_at = now() WHERE organization_id = $1 AND user_id = $2 AND read_at IS NULL \
+             AND ($3 OR notification_id = ANY($4))",
+        )
+        .bind(who.tenant())
+        .bind(who.principal.user_id)
+        .bind(req.all)
+        .bind(&ids)
+        .execute(&self.pool)
+        .await
+        .map_err(CommError::from)?
+        .rows_affected();
+        Ok(Response::new(pb::MarkNotificationsReadResponse {
+            marked: i32::try_from(marked).unwrap_or(i32::MAX),
+            unread_count: unread(&self.pool, &who).await?,
+        }))
+    }
+
+    type WatchNotificationsStream = WatchStream;
+
+    async fn watch_notifications(
+        &self,
+        request: Request<pb::WatchNotificationsRequest>,
+    ) -> Result<Response<Self::WatchNotificationsStream>, Status> {
+        let who = caller(&request)?;
+        let receiver = self.hub.sender.subscribe();
+        let keepalive = self.keepalive;
+        let (organization, user) = (who.tenant(), who.principal.user_id);
+        let ticker = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
+        let stream = futures::stream::unfold((receiver, ticker), move |(mut receiver, mut ticker)| async move {
+            loop {
+                tokio::select! {
+                    received = receiver.recv() => match received {
+                        Ok(found) if found.organization == organization && found.user == user => {
+                            let message = pb::WatchNotificationsResponse { notification: Some(to_pb(&found)), keepalive: false };
+                            return Some((Ok(message), (receiver, ticker)));
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = ticker.tick() => {
+                        let message = pb::WatchNotificationsResponse { notification: None, keepalive: true };
+                        return Some((Ok(message), (receiver, ticker)));
+                    }
+                }
+            }
+        });
+        let stream: WatchStream = Box::pin(stream);
+        Ok(Response::new(stream))
+    }
+
+    async fn get_notification_preferences(
+        &self,
+        request: Request<pb::GetNotificationPreferencesRequest>,
+    ) -> Result<Response<pb::GetNotificationPreferencesResponse>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(pb::GetNotificationPreferencesResponse {
+            preferences: preferences(&self.pool, who.principal.user_id).await?,
+        }))
+    }
+
+    async fn update_notification_preferences(
+        &self,
+        request: Request<pb::UpdateNotificationPreferencesRequest>,
+    ) -> Result<Response<pb::UpdateNotificationPreferencesResponse>, Status> {
+        let who = caller(&request)?;
+        let req = request.into_inner();
+        let mut changes = Vec::new();
+        for p in &req.preferences {
+            let kind = pb::NotificationKind::try_from(p.kind)
+                .ok()
+                .and_then(kind_name)
+                .ok_or_else(|| CommError::invalid("preferences.kind", "is not a notification kind"))?;
+            let channel = match pb::NotificationChannel::try_from(p.channel) {
+                Ok(pb::NotificationChannel::InApp) => "in_app",
+                Ok(pb::NotificationChannel::Off) => "off",
+                _ => return Err(CommError::invalid("preferences.channel", "must be IN_APP or OFF").into()),
+            };
+            changes.push((kind, channel));
+        }
+        for (kind, channel) in changes {
+            sqlx::query(
+                "INSERT INTO notification_preferences (user_id, kind, channel) VALUES ($1, $2, $3) ON CONFLICT \
+                 (user_id, kind) DO UPDATE SET channel = EXCLUDED.channel",
+            )
+            .bind(who.principal.user_id)
+            .bind(kind)
+            .bind(channel)
+            .execute(&self.pool)
+            .await
+            .map_err(CommError::from)?;
+        }
+        Ok(Response::new(pb::UpdateNotificationPreferencesResponse {
+            preferences: preferences(&self.pool, who.principal.user_id).await?,
+        }))
+    }
+}
