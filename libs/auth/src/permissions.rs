@@ -194,16 +194,24 @@ pub fn matrix_markdown() -> String {
 /// Renders the matrix as pretty JSON, one object per permission: what the web apps read to offer
 /// only the actions a role may take (`web/shared/src/permissions.json`; a test keeps it equal).
 pub fn matrix_json() -> String {
-    let rows: Vec<serde_json::Value> = MATRIX
+    // A struct, not a `json!` map: its field order is the output's whatever serde_json features
+    // the build unifies (`preserve_order` changes how maps are ordered).
+    #[derive(serde::Serialize)]
+    struct Row {
+        permission: &'static str,
+        scope: &'static str,
+        org_roles: Vec<&'static str>,
+        brand_roles: Vec<&'static str>,
+        portal: bool,
+    }
+    let rows: Vec<Row> = MATRIX
         .iter()
-        .map(|grant| {
-            serde_json::json!({
-                "permission": grant.permission,
-                "scope": grant.scope.as_str(),
-                "org_roles": grant.org_roles.iter().map(OrgRole::as_str).collect::<Vec<_>>(),
-                "brand_roles": grant.brand_roles.iter().map(BrandRole::as_str).collect::<Vec<_>>(),
-                "portal": grant.portal,
-            })
+        .map(|grant| Row {
+            permission: grant.permission,
+            scope: grant.scope.as_str(),
+            org_roles: grant.org_roles.iter().map(OrgRole::as_str).collect(),
+            brand_roles: grant.brand_roles.iter().map(BrandRole::as_str).collect(),
+            portal: grant.portal,
         })
         .collect();
     let mut out = serde_json::to_string_pretty(&rows).unwrap_or_default();
