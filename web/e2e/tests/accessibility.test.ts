@@ -63,6 +63,7 @@ test('the main pages have no serious accessibility violation', async () => {
     [`/app/finance/invoices/${invoiceId}`, () => page.getByTestId('invoice-status').waitFor()],
     ['/app/finance/receivables', () => page.getByTestId('aging-table').waitFor()],
     ['/app/admin/users', () => page.getByTestId('users-table').waitFor()],
+    ['/app/mailboxes', () => page.getByText('No mailbox connected yet').waitFor()],
   ];
   const problems: string[] = [];
   for (const [path, ready] of pages) {

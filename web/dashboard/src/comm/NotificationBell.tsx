@@ -66,53 +66,55 @@ export function NotificationBell() {
     if (!n.readTime) void mark.mutateAsync({ notificationIds: [n.notificationId] }).then(() => list.refetch());
     if (to) navigate(to);
   };
+  // The popover's target must be the button itself: it gets aria-haspopup/expanded, which a
+  // wrapping element may not carry.
   return (
-    <Popover width={360} position="bottom-end" shadow="md">
-      <Popover.Target>
-        <Indicator label={unread} size={16} disabled={unread === 0} offset={4} data-testid="bell-count">
+    <Indicator label={unread} size={16} disabled={unread === 0} offset={4} data-testid="bell-count">
+      <Popover width={360} position="bottom-end" shadow="md">
+        <Popover.Target>
           <ActionIcon variant="subtle" color="gray" size="lg" aria-label={`Notifications, ${unread} unread`}>
             <svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" strokeWidth="2" aria-hidden="true">
               <path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" />
               <path d="M13.7 21a2 2 0 0 1-3.4 0" />
             </svg>
           </ActionIcon>
-        </Indicator>
-      </Popover.Target>
-      <Popover.Dropdown>
-        <Group justify="space-between" mb="xs">
-          <Text fw={600}>Notifications</Text>
-          <Button
-            size="compact-xs"
-            variant="subtle"
-            disabled={unread === 0}
-            loading={mark.isPending}
-            onClick={() => void mark.mutateAsync({ all: true }).then(() => list.refetch())}
-          >
-            Mark all read
-          </Button>
-        </Group>
-        {list.error && <ErrorAlert error={list.error} />}
-        {mark.error && <ErrorAlert error={mark.error} />}
-        <ScrollArea.Autosize mah={360}>
-          <Stack gap={4}>
-            {(list.data?.notifications ?? []).length === 0 && (
-              <Text size="sm" c="dimmed">
-                Nothing yet.
-              </Text>
-            )}
-            {(list.data?.notifications ?? []).map((n) => (
-              <UnstyledButton key={n.notificationId} onClick={() => open(n)} data-testid="notification" p={6}>
-                <Text size="sm" fw={n.readTime ? 400 : 700}>
-                  {n.title}
+        </Popover.Target>
+        <Popover.Dropdown>
+          <Group justify="space-between" mb="xs">
+            <Text fw={600}>Notifications</Text>
+            <Button
+              size="compact-xs"
+              variant="subtle"
+              disabled={unread === 0}
+              loading={mark.isPending}
+              onClick={() => void mark.mutateAsync({ all: true }).then(() => list.refetch())}
+            >
+              Mark all read
+            </Button>
+          </Group>
+          {list.error && <ErrorAlert error={list.error} />}
+          {mark.error && <ErrorAlert error={mark.error} />}
+          <ScrollArea.Autosize mah={360}>
+            <Stack gap={4}>
+              {(list.data?.notifications ?? []).length === 0 && (
+                <Text size="sm" c="dimmed">
+                  Nothing yet.
                 </Text>
-                <Text size="xs" c="dimmed">
-                  <When value={n.createTime} />
-                </Text>
-              </UnstyledButton>
-            ))}
-          </Stack>
-        </ScrollArea.Autosize>
-      </Popover.Dropdown>
-    </Popover>
+              )}
+              {(list.data?.notifications ?? []).map((n) => (
+                <UnstyledButton key={n.notificationId} onClick={() => open(n)} data-testid="notification" p={6}>
+                  <Text size="sm" fw={n.readTime ? 400 : 700}>
+                    {n.title}
+                  </Text>
+                  <Text size="xs" c="dimmed">
+                    <When value={n.createTime} />
+                  </Text>
+                </UnstyledButton>
+              ))}
+            </Stack>
+          </ScrollArea.Autosize>
+        </Popover.Dropdown>
+      </Popover>
+    </Indicator>
   );
 }
