@@ -9,12 +9,11 @@ use uuid::Uuid;
 use crate::error::CommError;
 use crate::mailboxes::{MailboxRecord, Mailboxes};
 
-/// A stored alias.
+/// A stored alias: the contract's `EmailAlias` in storage types.
 #[derive(Debug, Clone)]
+#[allow(missing_docs, reason = "the fields are the contract's, documented there")]
 pub struct AliasRecord {
-    /// Id.
     pub alias_id: Uuid,
-    /// Brand.
     pub brand_id: Uuid,
     /// Address (lower case).
     pub email_address: String,

@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sentra_auth::{Caller, permissions as perm};
 use sentra_directory::Directory;
 use sentra_proto::sentra::comm::v1 as pb;
 use sentra_proto::sentra::comm::v1::comm_service_server::CommService;
+use sentra_runtime::wire::{self, timestamp as ts};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -36,10 +35,6 @@ pub struct CommApi {
     pub directory: Arc<Directory>,
     /// Wakes the sync worker.
     pub wake: Arc<Notify>,
-}
-
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 /// Parses a UUID field.
@@ -182,19 +177,10 @@ pub fn message_pb(m: &MessageRow) -> pb::Message {
     }
 }
 
-fn page_token(after: &After) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", after.last_message_at.timestamp_micros(), after.thread_id))
-}
-
 fn parse_page_token(token: &str) -> Result<Option<After>, CommError> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let bad = || CommError::invalid("page_token", "is not a token from a previous response");
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (micros, thread) = text.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok(Some(After { last_message_at: at, thread_id: Uuid::parse_str(thread).map_err(|_| bad())? }))
+    let after = wire::decode_cursor(token)
+        .map_err(|()| CommError::invalid("page_token", "is not a token from a previous response"))?;
+    Ok(after.map(|(last_message_at, thread_id)| After { last_message_at, thread_id }))
 }
 
 impl CommApi {
@@ -349,11 +335,8 @@ impl CommService for CommApi {
             }
         };
         let what = if matches!(subject, Subject::Lead(_)) { "lead" } else { "client" };
-        let limit = match req.page_size {
-            n if n < 0 => return Err(CommError::invalid("page_size", "must not be negative").into()),
-            0 => 50,
-            n => i64::from(n.min(200)),
-        };
+        let limit =
+            wire::page_size(req.page_size).ok_or_else(|| CommError::invalid("page_size", "must not be negative"))?;
         let after = parse_page_token(&req.page_token)?;
         let query = req.query.trim();
         if query.chars().count() > 500 {
@@ -381,10 +364,7 @@ impl CommService for CommApi {
         let more = threads.len() as i64 > limit;
         let threads: Vec<_> = threads.into_iter().take(usize::try_from(limit).unwrap_or(50)).collect();
         let next_page_token = match threads.last() {
-            Some(last) if more => page_token(&After {
-                last_message_at: last.last_message_at.unwrap_or_default(),
-                thread_id: last.thread_id,
-            }),
+            Some(last) if more => wire::encode_cursor(last.last_message_at.unwrap_or_default(), last.thread_id),
             _ => String::new(),
         };
         Ok(Response::new(pb::ListThreadsResponse { threads: threads.iter().map(thread_pb).collect(), next_page_token }))

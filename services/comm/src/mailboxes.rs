@@ -26,18 +26,14 @@ pub const CONSENT_TTL: Duration = Duration::from_secs(10 * 60);
 /// Access tokens closer than this to expiry are refreshed before use.
 const REFRESH_MARGIN_SECS: i64 = 60;
 
-/// A mailbox as the API shows it (no secrets).
+/// A mailbox as the API shows it (no secrets): the stored columns of the contract's `Mailbox`.
 #[derive(Debug, Clone)]
+#[allow(missing_docs, reason = "the fields are the contract's, documented there")]
 pub struct MailboxRecord {
-    /// Id.
     pub mailbox_id: Uuid,
-    /// Tenant.
     pub organization_id: Uuid,
-    /// Owner.
     pub user_id: Uuid,
-    /// Address.
     pub email_address: String,
-    /// Provider.
     pub provider: String,
     /// Stored stage (`pending`, `listing`, `importing`, `active`, `needs_reauth`).
     pub stage: String,

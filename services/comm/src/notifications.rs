@@ -20,6 +20,7 @@ use sentra_proto::sentra::comm::v1 as pb;
 use sentra_proto::sentra::comm::v1::notification_service_server::NotificationService;
 use sentra_proto::sentra::sales::events::v1::{LeadAssigned, LeadCreated, LeadStageChanged, LeadUpdated};
 use sentra_proto::sentra::sales::v1::LeadStage;
+use sentra_runtime::wire::timestamp as ts;
 use sqlx::{PgConnection, PgPool, Row as _};
 use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
@@ -91,10 +92,6 @@ fn row(r: &sqlx::postgres::PgRow) -> Result<Row, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         read_at: r.try_get("read_at")?,
     })
-}
-
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 fn to_pb(r: &Row) -> pb::Notification {

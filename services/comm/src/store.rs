@@ -81,16 +81,14 @@ pub struct Link {
     pub brand_id: Uuid,
 }
 
-/// A thread as listed.
+/// A thread as listed: the fields of the contract's `Thread`, in storage types.
 #[derive(Debug, Clone)]
+#[allow(missing_docs, reason = "the fields are the contract's, documented there")]
 pub struct ThreadRow {
-    /// Id.
     pub thread_id: Uuid,
     /// The mailbox it lives in.
     pub mailbox_id: Uuid,
-    /// Subject.
     pub subject: String,
-    /// Messages.
     pub message_count: i32,
     /// Newest message time.
     pub last_message_at: Option<DateTime<Utc>>,
@@ -102,14 +100,13 @@ pub struct ThreadRow {
     pub links: Vec<Link>,
 }
 
-/// A stored message.
+/// A stored message: the fields of the contract's `Message`, in storage types, plus what
+/// replying needs (provider ids, References).
 #[derive(Debug, Clone)]
+#[allow(missing_docs, reason = "the fields are the contract's, documented there")]
 pub struct MessageRow {
-    /// Id.
     pub message_id: Uuid,
-    /// Thread.
     pub thread_id: Uuid,
-    /// Mailbox.
     pub mailbox_id: Uuid,
     /// Provider id.
     pub provider_id: String,
@@ -117,25 +114,17 @@ pub struct MessageRow {
     pub provider_thread_id: Option<String>,
     /// RFC Message-ID.
     pub rfc_message_id: String,
-    /// References.
     pub references: Vec<String>,
-    /// From.
     pub from: Mailbox,
-    /// To.
     pub to: Vec<Mailbox>,
-    /// Cc.
     pub cc: Vec<Mailbox>,
-    /// Subject.
     pub subject: String,
-    /// Text.
     pub text_body: String,
     /// Sanitised HTML.
     pub html_body: String,
-    /// Labels.
     pub labels: Vec<String>,
     /// Sent time.
     pub sent_at: DateTime<Utc>,
-    /// Attachments.
     pub attachments: Vec<AttachmentInfo>,
     /// Parse error flag.
     pub parse_error: bool,
