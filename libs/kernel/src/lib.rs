@@ -1,7 +1,8 @@
 //! The application kernel of Sentra's event-sourced services (Sales and Finance): the steps every
 //! command and query takes, written once, so the services cannot drift apart.
 //!
-//! - [`Kernel::authorize`]: the access rule on a brand (below).
+//! - [`Kernel::authorize`] ([`authorize`] for services without an event store): the access rule
+//!   on a brand (below).
 //! - [`Kernel::readable_brands`]: the brands a list may show.
 //! - [`Kernel::load`]: an aggregate of the caller's organization, or NOT_FOUND.
 //! - [`Kernel::commit`] with [`Kernel::metadata`]: append what a decision produced, with the
@@ -61,6 +62,27 @@ fn changes(permission: &str) -> bool {
     !permission.ends_with(".read")
 }
 
+/// The access rule (see the crate docs) for `permission` on `brand`, asking `directory` about
+/// brands an owner or admin names; for services that keep no event store (Comm) as for the
+/// kernel's own [`Kernel::authorize`].
+pub async fn authorize(directory: &Directory, who: &Caller, permission: &str, brand: Uuid) -> Result<()> {
+    let principal = &who.principal;
+    if !principal.may_see_brand(brand) {
+        return Err(AppError::NotFound("brand"));
+    }
+    if principal.is_org_admin() {
+        // Any brand id passes an admin's role check: only Tenancy knows whether it is theirs.
+        let info = directory.brand(&who.token, who.tenant(), brand).await?;
+        if info.archived && changes(permission) {
+            return Err(AppError::brand_archived());
+        }
+    }
+    if !principal.can(permission, Some(brand)) {
+        return Err(AppError::PermissionDenied(format!("missing permission {permission} on this brand")));
+    }
+    Ok(())
+}
+
 /// How long a read waits for its projection to catch up before answering UNAVAILABLE.
 pub const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -84,21 +106,7 @@ impl Kernel {
 
     /// The access rule (see the crate docs) for `permission` on `brand`.
     pub async fn authorize(&self, who: &Caller, permission: &str, brand: Uuid) -> Result<()> {
-        let principal = &who.principal;
-        if !principal.may_see_brand(brand) {
-            return Err(AppError::NotFound("brand"));
-        }
-        if principal.is_org_admin() {
-            // Any brand id passes an admin's role check: only Tenancy knows whether it is theirs.
-            let info = self.brand(who, brand).await?;
-            if info.archived && changes(permission) {
-                return Err(AppError::brand_archived());
-            }
-        }
-        if !principal.can(permission, Some(brand)) {
-            return Err(AppError::PermissionDenied(format!("missing permission {permission} on this brand")));
-        }
-        Ok(())
+        authorize(&self.directory, who, permission, brand).await
     }
 
     /// The brands a list may show: the one asked for (authorized), or every brand the caller

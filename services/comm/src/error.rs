@@ -29,6 +29,9 @@ pub enum CommError {
     /// A state does not allow the operation.
     #[error("{1}")]
     Precondition(&'static str, String),
+    /// The shared access rule refused (or Tenancy did not answer).
+    #[error(transparent)]
+    Access(#[from] sentra_kernel::AppError),
     /// The mail provider failed or refused.
     #[error(transparent)]
     Provider(GmailError),
@@ -67,6 +70,7 @@ impl From<CommError> for Failure {
                 Failure::AlreadyExists { what: what.to_owned(), reason: "ALIAS_ALREADY_EXISTS" }
             }
             CommError::Auth(auth) => auth.into(),
+            CommError::Access(app) => app.into(),
             CommError::Precondition(reason, message) => Failure::precondition(reason, message),
             CommError::Provider(GmailError::Grant(_)) => Failure::precondition(
                 "MAILBOX_NEEDS_REAUTH",

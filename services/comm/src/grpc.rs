@@ -45,31 +45,9 @@ pub fn id(field: &'static str, value: &str) -> Result<Uuid, CommError> {
     Uuid::parse_str(value.trim()).map_err(|_| CommError::invalid(field, "must be a UUID"))
 }
 
-/// The access rule on a brand, as in Sales and Finance: a brand the caller may not know of is
-/// NOT_FOUND; owners and admins have theirs confirmed by Tenancy (refused on archived brands for
-/// changes); a missing permission is PERMISSION_DENIED.
+/// The access rule on a brand, the one Sales and Finance apply (`sentra_kernel::authorize`).
 pub async fn authorize(directory: &Directory, who: &Caller, permission: &str, brand: Uuid) -> Result<(), CommError> {
-    let principal = &who.principal;
-    if !principal.may_see_brand(brand) {
-        return Err(CommError::NotFound("brand"));
-    }
-    if principal.is_org_admin() {
-        let info = directory.brand(&who.token, who.tenant(), brand).await.map_err(|e| match e {
-            sentra_directory::DirectoryError::BrandNotFound => CommError::NotFound("brand"),
-            sentra_directory::DirectoryError::Unavailable(_) => {
-                CommError::Precondition("TENANCY_UNAVAILABLE", "the brand directory is unavailable; retry".into())
-            }
-            _ => CommError::NotFound("brand"),
-        })?;
-        if info.archived && !permission.ends_with(".read") {
-            return Err(CommError::Precondition(
-                "BRAND_ARCHIVED",
-                "the brand is archived: its records can no longer change".into(),
-            ));
-        }
-    }
-    principal.require(permission, Some(brand))?;
-    Ok(())
+    Ok(sentra_kernel::authorize(directory, who, permission, brand).await?)
 }
 
 fn stage(record: &MailboxRecord) -> pb::SyncStage {

@@ -393,15 +393,8 @@ impl Pass<'_> {
             .bind(wait.as_secs_f64())
             .execute(&syncer.pool)
             .await?;
-        // Keep the lease through the wait.
-        let lease = secs(syncer.config.lease_secs, 60.0);
-        let mut left = wait;
-        while !left.is_zero() {
-            let step = left.min(lease / 3);
-            tokio::time::sleep(step).await;
-            left -= step;
-            syncer.renew(self.mailbox, self.lease).await?;
-        }
+        // The pass's heartbeat keeps the lease through the wait.
+        tokio::time::sleep(wait).await;
         sqlx::query("UPDATE mailboxes SET throttled_until = NULL WHERE mailbox_id = $1")
             .bind(self.mailbox)
             .execute(&syncer.pool)
@@ -413,7 +406,6 @@ impl Pass<'_> {
         let syncer = self.syncer;
         let gmail = syncer.mailboxes.gmail().clone();
         loop {
-            syncer.renew(self.mailbox, self.lease).await?;
             let row = sqlx::query("SELECT stage, history_id, list_page_token FROM mailboxes WHERE mailbox_id = $1")
                 .bind(self.mailbox)
                 .fetch_one(&syncer.pool)
@@ -578,7 +570,6 @@ impl Pass<'_> {
                 }
             }
             syncer.store.dequeue(self.mailbox, &done).await?;
-            syncer.renew(self.mailbox, self.lease).await?;
             match failure {
                 None => {}
                 Some(GmailError::RateLimited { retry_after }) => {
