@@ -95,7 +95,8 @@ start tenancy SENTRA_TENANCY__DATABASE__URL="$common_db"
 start comm SENTRA_COMM__DATABASE__URL="$common_db" $(cat "$RUN_DIR/comm-keys.env") \
   SENTRA_COMM__GOOGLE__AUTH_URL="$GMAIL/o/oauth2/v2/auth" SENTRA_COMM__GOOGLE__TOKEN_URL="$GMAIL/token" \
   SENTRA_COMM__GOOGLE__API_URL="$GMAIL" SENTRA_COMM__GOOGLE__CLIENT_ID=1084945613370-fakegmail0sentra.apps.googleusercontent.com \
-  SENTRA_COMM__GOOGLE__CLIENT_SECRET=GOCSPX-FakeGmailSentraClientSecret0 SENTRA_COMM__SYNC__POLL_INTERVAL_SECS=5
+  SENTRA_COMM__GOOGLE__CLIENT_SECRET=GOCSPX-FakeGmailSentraClientSecret0 SENTRA_COMM__SYNC__POLL_INTERVAL_SECS=5 \
+  SENTRA_COMM__WEBHOOKS__ALLOW_ADDRESSES='["127.0.0.1"]'
 start sales SENTRA_SALES__DATABASE__URL="$common_db"
 start finance SENTRA_FINANCE__DATABASE__URL="$common_db"
 start gateway

@@ -64,6 +64,8 @@
 //! | `comm.mailbox.read` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
 //! | `comm.mailbox.write` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
 //! | `comm.notification.read` | organization | ✓ | ✓ | ✓ | ✓ |   |   |   |   |   |
+//! | `comm.webhook.read` | organization | ✓ | ✓ |   |   |   |   |   |   |   |
+//! | `comm.webhook.write` | organization | ✓ | ✓ |   |   |   |   |   |   |   |
 //! | `tenancy.brand.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ | ✓ |
 //! | `tenancy.brand.write` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
 //! | `tenancy.brand_access.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |

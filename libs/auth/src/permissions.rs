@@ -68,6 +68,10 @@ pub const ALIAS_WRITE: &str = "comm.alias.write";
 pub const THREAD_READ: &str = "comm.thread.read";
 /// Send email from a brand's aliases.
 pub const EMAIL_SEND: &str = "comm.email.send";
+/// See the organization's webhook endpoints and their delivery log.
+pub const WEBHOOK_READ: &str = "comm.webhook.read";
+/// Add, change, rotate and replay the organization's webhook endpoints.
+pub const WEBHOOK_WRITE: &str = "comm.webhook.write";
 
 /// Replay the organization's recorded events (`ReadEvents`, `sentra-ctl events export`).
 pub const ANALYTICS_EVENTS_READ: &str = "analytics.events.read";
@@ -132,6 +136,8 @@ pub const MATRIX: &[Grant] = &[
     org(MAILBOX_READ, ANY_ORG_ROLE),
     org(MAILBOX_WRITE, ANY_ORG_ROLE),
     org(NOTIFICATION_READ, ANY_ORG_ROLE),
+    org(WEBHOOK_READ, OWNER_ADMIN),
+    org(WEBHOOK_WRITE, OWNER_ADMIN),
     brand(BRAND_READ, &[Manager, Agent, Finance, Viewer], true),
     brand(BRAND_WRITE, &[Manager], false),
     brand(BRAND_ACCESS_READ, &[Manager, Agent, Finance, Viewer], false),
@@ -237,7 +243,7 @@ mod tests {
     fn permissions_are_unique_and_well_formed() {
         let names: BTreeSet<_> = MATRIX.iter().map(|g| g.permission).collect();
         assert_eq!(names.len(), MATRIX.len(), "a permission is listed twice");
-        assert_eq!(MATRIX.len(), 30);
+        assert_eq!(MATRIX.len(), 32);
         for name in names {
             let parts: Vec<_> = name.split('.').collect();
             assert_eq!(parts.len(), 3, "{name}");
@@ -249,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn org_scope_rows_are_the_organization_users_analytics_and_own_mailboxes() {
+    fn org_scope_rows_are_the_organization_users_analytics_own_mailboxes_and_webhooks() {
         let org_scoped: BTreeSet<_> =
             MATRIX.iter().filter(|g| g.scope == Scope::Organization).map(|g| g.permission).collect();
         assert_eq!(
@@ -263,7 +269,9 @@ mod tests {
                 ANALYTICS_EVENTS_READ,
                 MAILBOX_READ,
                 MAILBOX_WRITE,
-                NOTIFICATION_READ
+                NOTIFICATION_READ,
+                WEBHOOK_READ,
+                WEBHOOK_WRITE
             ])
         );
         for g in MATRIX.iter().filter(|g| g.scope == Scope::Organization) {

@@ -20,6 +20,7 @@ pub mod sales;
 pub mod tenancy;
 pub mod time;
 pub mod tls;
+pub mod webhooks;
 
 pub use proxy::TcpProxy;
 

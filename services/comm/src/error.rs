@@ -26,6 +26,9 @@ pub enum CommError {
     /// The caller can see it but lacks a right.
     #[error(transparent)]
     Auth(#[from] sentra_auth::AuthError),
+    /// The caller's etag is not the current version.
+    #[error("the etag is stale")]
+    Stale,
     /// A state does not allow the operation.
     #[error("{1}")]
     Precondition(&'static str, String),
@@ -69,6 +72,7 @@ impl From<CommError> for Failure {
             CommError::AlreadyExists(what) => {
                 Failure::AlreadyExists { what: what.to_owned(), reason: "ALIAS_ALREADY_EXISTS" }
             }
+            CommError::Stale => Failure::Stale,
             CommError::Auth(auth) => auth.into(),
             CommError::Access(app) => app.into(),
             CommError::Precondition(reason, message) => Failure::precondition(reason, message),

@@ -8,6 +8,8 @@
 //!   reflection (port 3002 by default, 0 in tests).
 //! - [`notifications`]: staff notifications from bus events, live through `WatchNotifications`
 //!   (`NotificationService`).
+//! - [`webhooks`]: the organization's endpoints receive Sales' and Finance's integration events,
+//!   signed per Standard Webhooks, retried, logged and replayable (`WebhookService`).
 //! - [`gmail`]: the provider's HTTP API; [`mailboxes`]: OAuth consent and sealed tokens;
 //!   [`mime`]: parsing and building mail; [`store`]: the mail repository; [`aliases`],
 //!   [`sending`]: brand aliases and SendEmail; [`grpc`]: the surface; [`error`]: the one mapping
@@ -22,9 +24,11 @@ pub mod mailboxes;
 pub mod mime;
 pub mod mongo;
 pub mod notifications;
+pub mod pg;
 pub mod sending;
 pub mod store;
 pub mod sync;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,6 +42,7 @@ use sentra_crypto::{KeyRing, KeyRingConfig};
 use sentra_directory::Directory;
 use sentra_proto::sentra::comm::v1::comm_service_server::CommServiceServer;
 use sentra_proto::sentra::comm::v1::notification_service_server::NotificationServiceServer;
+use sentra_proto::sentra::comm::v1::webhook_service_server::WebhookServiceServer;
 use sentra_runtime::background::Background;
 use sentra_runtime::config::{
     self, AmqpConfig, ConfigError, DatabaseConfig, HealthConfig, LogConfig, ServerConfig, ShutdownConfig,
@@ -54,7 +59,8 @@ use crate::store::{MailStore, PgMailStore};
 use crate::sync::{SyncConfig, Syncer};
 
 /// The gRPC services this process serves.
-pub const SERVICES: [&str; 2] = ["sentra.comm.v1.CommService", "sentra.comm.v1.NotificationService"];
+pub const SERVICES: [&str; 3] =
+    ["sentra.comm.v1.CommService", "sentra.comm.v1.NotificationService", "sentra.comm.v1.WebhookService"];
 
 /// Everything the service reads at start-up.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -96,6 +102,8 @@ pub struct Config {
     /// Keep-alive period of quiet `WatchNotifications` streams, seconds (below every proxy's
     /// stream idle timeout).
     pub watch_keepalive_secs: f64,
+    /// Webhook delivery.
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 /// Which adapter keeps mail (messages, threads, sync queue and log, the address index).
@@ -141,6 +149,7 @@ impl Default for Config {
             retry_delay_secs: 1.0,
             storage: StorageConfig::default(),
             watch_keepalive_secs: 25.0,
+            webhooks: webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -179,6 +188,9 @@ pub enum StartupError {
     /// The Gmail client could not be built.
     #[error("google: {0}")]
     Google(#[from] gmail::GmailError),
+    /// `webhooks` is malformed (an allowlist entry, the HTTP client).
+    #[error("webhooks: {0}")]
+    Webhooks(String),
 }
 
 /// The built service, bound and ready to serve.
@@ -189,6 +201,7 @@ pub struct Application {
     tenancy: tonic::transport::Channel,
     mailboxes: Mailboxes,
     store: Arc<dyn MailStore>,
+    endpoints: webhooks::endpoints::Endpoints,
 }
 
 /// The migrations of the service's schema, in the order they apply.
@@ -226,6 +239,15 @@ fn notification_consumer(config: &Config, pool: PgPool) -> Consumer<notification
     Consumer::new(consumer_config, pool, notifications::Notifier)
 }
 
+fn webhook_consumer(config: &Config, pool: PgPool) -> Result<Consumer<webhooks::delivery::Fanout>, StartupError> {
+    let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
+    let consumer_config =
+        ConsumerConfig::new(BrokerConfig::from(&config.amqp), "comm", "webhooks", webhooks::delivery::ROUTING_KEYS)
+            .with_retry_delay(retry, retry * 64);
+    let fanout = webhooks::delivery::Fanout::new().map_err(|e| StartupError::Webhooks(e.to_string()))?;
+    Ok(Consumer::new(consumer_config, pool, fanout))
+}
+
 fn contact_consumer(config: &Config, pool: PgPool, store: Arc<dyn MailStore>) -> Consumer<contacts::ContactIndex> {
     let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
     let consumer_config =
@@ -241,8 +263,9 @@ pub async fn replay_dead_letters(config: &Config, max: usize) -> Result<usize, S
     let store = mail_store(config, &pool).await?;
     let contacts = contact_consumer(config, pool.clone(), store).replay_dead_letters(max).await;
     let notices = notification_consumer(config, pool.clone()).replay_dead_letters(max).await;
+    let hooks = webhook_consumer(config, pool.clone())?.replay_dead_letters(max).await;
     pool.close().await;
-    Ok(contacts? + notices?)
+    Ok(contacts? + notices? + hooks?)
 }
 
 impl Application {
@@ -268,10 +291,13 @@ impl Application {
             }
             secret => Arc::from(secret.as_bytes()),
         };
+        let policy = webhooks::guard::AddressPolicy::new(&config.webhooks.allow_addresses)
+            .map_err(|e| StartupError::Webhooks(format!("allow_addresses: {e}")))?;
+        let endpoints = webhooks::endpoints::Endpoints::new(pool.clone(), ring.clone(), Arc::new(policy));
         let mailboxes = Mailboxes::new(pool.clone(), ring, gmail, state_key);
         let store = mail_store(&config, &pool).await?;
         let host = ServiceHost::bind("comm", &config.server, &SERVICES).await?;
-        Ok(Self { host, config, pool, tenancy, mailboxes, store })
+        Ok(Self { host, config, pool, tenancy, mailboxes, store, endpoints })
     }
 
     /// The bound address.
@@ -319,7 +345,14 @@ impl Application {
             Duration::try_from_secs_f64(self.config.watch_keepalive_secs).unwrap_or(Duration::from_secs(25));
         let notification_api = notifications::NotificationApi { pool: self.pool.clone(), hub: hub.clone(), keepalive };
         let routes = tonic::service::Routes::new(tower::Layer::layer(&auth, CommServiceServer::new(api)))
-            .add_service(tower::Layer::layer(&auth, NotificationServiceServer::new(notification_api)));
+            .add_service(tower::Layer::layer(&auth, NotificationServiceServer::new(notification_api)))
+            .add_service(tower::Layer::layer(
+                &auth,
+                WebhookServiceServer::new(webhooks::api::WebhookApi {
+                    pool: self.pool.clone(),
+                    endpoints: self.endpoints.clone(),
+                }),
+            ));
 
         let mut background = Background::new();
         let metrics = self.host.metrics();
@@ -336,6 +369,30 @@ impl Application {
         }
         let stop = background.stopped();
         background.spawn("notifications", async move { notifier.run(stop).await });
+        match webhook_consumer(&self.config, self.pool.clone()) {
+            Ok(fanout) => {
+                let fanout = fanout.with_metrics(metrics);
+                if let Err(error) = fanout.declare().await {
+                    tracing::warn!(%error, "Webhook queue not declared yet; the consumer retries on connect.");
+                }
+                let stop = background.stopped();
+                background.spawn("webhook fan-out", async move { fanout.run(stop).await });
+            }
+            Err(error) => tracing::error!(%error, "Webhook fan-out not started."),
+        }
+        if self.config.webhooks.enabled {
+            match webhooks::delivery::Dispatcher::new(
+                self.pool.clone(),
+                self.endpoints.clone(),
+                self.config.webhooks.clone(),
+            ) {
+                Ok(dispatcher) => {
+                    let stop = background.stopped();
+                    background.spawn("webhook dispatcher", async move { dispatcher.run(stop).await });
+                }
+                Err(error) => tracing::error!(%error, "Webhook dispatcher not started."),
+            }
+        }
         let (pool, stop) = (self.pool.clone(), background.stopped());
         background.spawn("notification hub", async move { hub.run(pool, stop).await });
         match TableRelay::new(self.pool.clone(), "outbox", RelayConfig::new(BrokerConfig::from(&self.config.amqp))) {
@@ -348,12 +405,17 @@ impl Application {
             }
             Err(error) => tracing::error!(%error, "Outbox relay not started."),
         }
-        let mailboxes = self.mailboxes.clone();
+        let (mailboxes, endpoints) = (self.mailboxes.clone(), self.endpoints.clone());
         background.spawn("key rewrap", async move {
             match mailboxes.rewrap_all().await {
                 Ok(0) => {}
                 Ok(moved) => tracing::info!(moved, "Re-wrapped mailbox data keys under the active key."),
                 Err(error) => tracing::warn!(%error, "Re-wrapping data keys failed; retried at the next start."),
+            }
+            match endpoints.rewrap_all().await {
+                Ok(0) => {}
+                Ok(moved) => tracing::info!(moved, "Re-wrapped webhook data keys under the active key."),
+                Err(error) => tracing::warn!(%error, "Re-wrapping webhook keys failed; retried at the next start."),
             }
             Ok::<(), std::convert::Infallible>(())
         });

@@ -390,38 +390,9 @@ impl Mailboxes {
         Ok(())
     }
 
-    /// Re-wraps every data key not under the active key-encryption key, a batch at a time;
-    /// returns how many moved. Safe to run on every replica at once (each row is re-wrapped
-    /// under a row lock, and a row already moved is skipped).
+    /// Re-wraps every data key not under the active key-encryption key; returns how many moved
+    /// (see [`crate::pg::rewrap_table`]).
     pub async fn rewrap_all(&self) -> Result<u64, CommError> {
-        let mut moved = 0;
-        loop {
-            let mut tx = self.pool.begin().await?;
-            let rows = sqlx::query(
-                "SELECT mailbox_id, kek_id, wrapped_key FROM mailboxes WHERE kek_id <> $1 LIMIT 100 FOR UPDATE SKIP \
-                 LOCKED",
-            )
-            .bind(self.ring.active_id())
-            .fetch_all(&mut *tx)
-            .await?;
-            if rows.is_empty() {
-                return Ok(moved);
-            }
-            for row in rows {
-                let mailbox: Uuid = row.try_get("mailbox_id")?;
-                let wrapped = WrappedKey { kek_id: row.try_get("kek_id")?, ciphertext: row.try_get("wrapped_key")? };
-                let Some(new) = self.ring.rewrap(&wrapped, &key_aad(mailbox)).map_err(CommError::Crypto)? else {
-                    continue;
-                };
-                sqlx::query("UPDATE mailboxes SET kek_id = $2, wrapped_key = $3 WHERE mailbox_id = $1")
-                    .bind(mailbox)
-                    .bind(&new.kek_id)
-                    .bind(&new.ciphertext)
-                    .execute(&mut *tx)
-                    .await?;
-                moved += 1;
-            }
-            tx.commit().await?;
-        }
+        crate::pg::rewrap_table(&self.pool, &self.ring, "mailboxes", "mailbox_id", key_aad).await
     }
 }

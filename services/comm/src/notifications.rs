@@ -45,6 +45,7 @@ fn kind_name(kind: pb::NotificationKind) -> Option<&'static str> {
         pb::NotificationKind::LeadAssigned => Some("lead_assigned"),
         pb::NotificationKind::LeadStageChanged => Some("lead_stage_changed"),
         pb::NotificationKind::MailboxNeedsReauth => Some("mailbox_needs_reauth"),
+        pb::NotificationKind::WebhookDisabled => Some("webhook_disabled"),
         pb::NotificationKind::Unspecified => None,
     }
 }
@@ -54,14 +55,16 @@ fn kind_of(name: &str) -> pb::NotificationKind {
         "lead_assigned" => pb::NotificationKind::LeadAssigned,
         "lead_stage_changed" => pb::NotificationKind::LeadStageChanged,
         "mailbox_needs_reauth" => pb::NotificationKind::MailboxNeedsReauth,
+        "webhook_disabled" => pb::NotificationKind::WebhookDisabled,
         _ => pb::NotificationKind::Unspecified,
     }
 }
 
-const KINDS: [pb::NotificationKind; 3] = [
+const KINDS: [pb::NotificationKind; 4] = [
     pb::NotificationKind::LeadAssigned,
     pb::NotificationKind::LeadStageChanged,
     pb::NotificationKind::MailboxNeedsReauth,
+    pb::NotificationKind::WebhookDisabled,
 ];
 
 /// A stored notification.
@@ -107,17 +110,27 @@ fn to_pb(r: &Row) -> pb::Notification {
 }
 
 /// What one event notifies.
-struct Notice {
-    user: Uuid,
-    kind: pb::NotificationKind,
-    title: String,
-    subject: String,
-    brand: Option<Uuid>,
+pub(crate) struct Notice {
+    /// The recipient.
+    pub user: Uuid,
+    /// The kind (its preference applies).
+    pub kind: pb::NotificationKind,
+    /// One line for people.
+    pub title: String,
+    /// What it is about (`leads/{id}`, `webhooks/{id}`...).
+    pub subject: String,
+    /// The brand, when about a brand's record.
+    pub brand: Option<Uuid>,
 }
 
 /// Stores `notice` for `event` unless its recipient turned the kind off or already has it, and
 /// announces it to the replicas' hubs on commit.
-async fn notify(tx: &mut PgConnection, organization: Uuid, event: Uuid, notice: Notice) -> Result<(), sqlx::Error> {
+pub(crate) async fn notify(
+    tx: &mut PgConnection,
+    organization: Uuid,
+    event: Uuid,
+    notice: Notice,
+) -> Result<(), sqlx::Error> {
     let Some(kind) = kind_name(notice.kind) else { return Ok(()) };
     let off: Option<String> = sqlx::query_scalar(
         "SELECT channel FROM notification_preferences WHERE user_id = $1 AND kind = $2 AND channel = 'off'",

@@ -172,6 +172,8 @@ impl Mesh {
         comm.state_secret = sentra_crypto::KeyRingConfig::generate_key().into();
         comm.sync.poll_interval_secs = 1.0;
         comm.sync.lease_secs = 10.0;
+        // Webhook receivers of the browser tests listen on loopback.
+        comm.webhooks.allow_addresses = vec!["127.0.0.1".into()];
         drain(&mut comm.shutdown);
         let app = sentra_comm::Application::build(comm).await.context("comm")?;
         let comm_addr = app.local_addr();

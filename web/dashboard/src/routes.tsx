@@ -53,6 +53,8 @@ export const router = createBrowserRouter(
         { path: 'admin/brands/:brandId', element: page(() => import('./pages/admin/BrandPage')) },
         { path: 'admin/users', element: page(() => import('./pages/admin/Users')) },
         { path: 'admin/users/:userId', element: page(() => import('./pages/admin/UserPage')) },
+        { path: 'admin/webhooks', element: page(() => import('./pages/admin/Webhooks')) },
+        { path: 'admin/webhooks/:endpointId', element: page(() => import('./pages/admin/WebhookPage')) },
         { path: '*', element: page(() => import('./pages/NotFound')) },
       ],
     },

@@ -64,6 +64,7 @@ test('the main pages have no serious accessibility violation', async () => {
     ['/app/finance/receivables', () => page.getByTestId('aging-table').waitFor()],
     ['/app/admin/users', () => page.getByTestId('users-table').waitFor()],
     ['/app/mailboxes', () => page.getByText('No mailbox connected yet').waitFor()],
+    ['/app/admin/webhooks', () => page.getByText('No endpoint yet.').waitFor()],
   ];
   const problems: string[] = [];
   for (const [path, ready] of pages) {

@@ -13,6 +13,7 @@ import { SalesService } from './gen/sentra/sales/v1/sales_service_pb';
 import { FinanceService } from './gen/sentra/finance/v1/finance_service_pb';
 import { CommService } from './gen/sentra/comm/v1/comm_service_pb';
 import { NotificationService } from './gen/sentra/comm/v1/notification_service_pb';
+import { WebhookService } from './gen/sentra/comm/v1/webhook_service_pb';
 import type { AuthApi, Session } from './session';
 
 /** Every call carries an `x-request-id`; Envoy keeps it and the services log it. */
@@ -84,9 +85,10 @@ export function clients(transport: Transport) {
     finance: createClient(FinanceService, transport),
     comm: createClient(CommService, transport),
     notifications: createClient(NotificationService, transport),
+    webhooks: createClient(WebhookService, transport),
   };
 }
 
 export type Clients = ReturnType<typeof clients>;
 
-export { AuthService, TenancyService, SalesService, FinanceService, CommService, NotificationService };
+export { AuthService, TenancyService, SalesService, FinanceService, CommService, NotificationService, WebhookService };

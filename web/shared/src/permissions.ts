@@ -49,6 +49,8 @@ export const P = {
   threadRead: 'comm.thread.read',
   emailSend: 'comm.email.send',
   notificationRead: 'comm.notification.read',
+  webhookRead: 'comm.webhook.read',
+  webhookWrite: 'comm.webhook.write',
 } as const;
 
 export type Permission = (typeof P)[keyof typeof P];

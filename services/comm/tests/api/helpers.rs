@@ -71,6 +71,10 @@ pub fn comm_config(db: &TestDatabase, tenancy: SocketAddr, prefix: &str, gmail: 
     config.sync.poll_interval_secs = 0.2;
     config.sync.lease_secs = 2.0;
     config.sync.max_inline_wait_secs = 5.0;
+    // Receivers listen on loopback; retries come quickly.
+    config.webhooks.allow_addresses = vec!["127.0.0.1".into()];
+    config.webhooks.retry_schedule_secs = vec![0.0, 0.2, 0.2, 0.2, 0.2];
+    config.webhooks.jitter = 0.0;
     config
 }
 

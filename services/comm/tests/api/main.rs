@@ -10,6 +10,7 @@ mod sending;
 mod store;
 mod sync;
 mod threads;
+mod webhooks;
 
 use std::time::Duration;
 

@@ -199,7 +199,7 @@ async fn a_kind_turned_off_is_not_notified_and_a_redelivered_event_notifies_once
         .unwrap()
         .into_inner()
         .preferences;
-    assert_eq!(prefs.len(), 3);
+    assert_eq!(prefs.len(), 4);
     assert!(
         prefs
             .iter()

@@ -14,10 +14,14 @@ import { ErrorAlert, When, useSentra } from '@sentra/shared/ui';
 
 const RECONNECT_MS = 2_000;
 
-/** Where a notification leads: `leads/{id}` -> `/leads/{id}`, `mailboxes/{id}` -> `/mailboxes`. */
+/**
+ * Where a notification leads: `leads/{id}` -> `/leads/{id}`, `mailboxes/{id}` -> `/mailboxes`,
+ * `webhooks/{id}` -> `/admin/webhooks/{id}`.
+ */
 function target(n: Notification): string | null {
   if (n.subject.startsWith('leads/')) return `/${n.subject}`;
   if (n.subject.startsWith('mailboxes/')) return '/mailboxes';
+  if (n.subject.startsWith('webhooks/')) return `/admin/${n.subject}`;
   return null;
 }
 

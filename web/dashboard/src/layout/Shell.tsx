@@ -52,6 +52,7 @@ function useSections(): { title: string; items: Section[] }[] {
           visible: can(p, P.brandCreate) || canSomewhere(p, P.brandWrite) || canSomewhere(p, P.brandAccessWrite),
         },
         { to: '/admin/users', label: 'Users', visible: can(p, P.userWrite) },
+        { to: '/admin/webhooks', label: 'Webhooks', visible: can(p, P.webhookRead) },
       ],
     },
   ];
