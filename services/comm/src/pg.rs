@@ -14,6 +14,7 @@ use crate::error::CommError;
 /// Re-wraps every data key of `table` (columns `kek_id`, `wrapped_key`, keyed by `id_column`)
 /// not under the active key-encryption key, a batch at a time; returns how many moved. Safe to
 /// run on every replica at once: each row is re-wrapped under a row lock, a moved row is skipped.
+/// Rows another transaction holds (a sync pass) are waited for, up to a minute, not left behind.
 pub async fn rewrap_table(
     pool: &PgPool,
     ring: &KeyRing,
@@ -22,6 +23,7 @@ pub async fn rewrap_table(
     aad: fn(Uuid) -> Vec<u8>,
 ) -> Result<u64, CommError> {
     let mut moved = 0;
+    let mut waits = 0;
     loop {
         let mut tx = pool.begin().await?;
         let rows = sqlx::query(&format!(
@@ -32,7 +34,17 @@ pub async fn rewrap_table(
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
-            return Ok(moved);
+            drop(tx);
+            let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE kek_id <> $1"))
+                .bind(ring.active_id())
+                .fetch_one(pool)
+                .await?;
+            if left == 0 || waits >= 300 {
+                return Ok(moved);
+            }
+            waits += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
         }
         for row in rows {
             let id: Uuid = row.try_get("id")?;
