@@ -84,6 +84,17 @@ demo_mail "$MAILBOX" "Grace Hopper" grace.hopper@example.com "Compiler docs site
 demo_mail "$MAILBOX" "Alan Turing" alan.turing@example.com "Re: Bletchley Labs website" "Thanks for the call. Budget confirmed on our side."
 demo_mail "$MAILBOX" "Newsletter" news@weekly.example "This week in design" "Not linked to any lead."
 
+# Automated email goes to a local SMTP server that prints what it receives into smtp.log
+# (aiosmtpd, installed by .ci/run; without it emails are retried and then marked failed).
+SMTP_PORT=3025
+if python3 -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Debugging stdout >"$RUN_DIR/smtp.log" 2>&1 &
+  pids+=($!)
+  SMTP_NOTE="127.0.0.1:$SMTP_PORT (what it receives: $RUN_DIR/smtp.log)"
+else
+  SMTP_NOTE="none (python3 -m pip install aiosmtpd to see automated email)"
+fi
+
 export SENTRA_LOG_DIR=$RUN_DIR
 start() {
   local name=$1; shift
@@ -96,7 +107,9 @@ start comm SENTRA_COMM__DATABASE__URL="$common_db" $(cat "$RUN_DIR/comm-keys.env
   SENTRA_COMM__GOOGLE__AUTH_URL="$GMAIL/o/oauth2/v2/auth" SENTRA_COMM__GOOGLE__TOKEN_URL="$GMAIL/token" \
   SENTRA_COMM__GOOGLE__API_URL="$GMAIL" SENTRA_COMM__GOOGLE__CLIENT_ID=1084945613370-fakegmail0sentra.apps.googleusercontent.com \
   SENTRA_COMM__GOOGLE__CLIENT_SECRET=GOCSPX-FakeGmailSentraClientSecret0 SENTRA_COMM__SYNC__POLL_INTERVAL_SECS=5 \
-  SENTRA_COMM__WEBHOOKS__ALLOW_ADDRESSES='["127.0.0.1"]'
+  SENTRA_COMM__WEBHOOKS__ALLOW_ADDRESSES='["127.0.0.1"]' SENTRA_COMM__AUTOMATION__SMTP__HOST=127.0.0.1 \
+  SENTRA_COMM__AUTOMATION__SMTP__PORT=$SMTP_PORT SENTRA_COMM__AUTOMATION__SMTP__TLS=none \
+  SENTRA_COMM__AUTOMATION__UNSUBSCRIBE_BASE_URL="http://127.0.0.1:$ENVOY_PORT"
 start sales SENTRA_SALES__DATABASE__URL="$common_db"
 start finance SENTRA_FINANCE__DATABASE__URL="$common_db"
 start gateway
@@ -139,6 +152,7 @@ Sentra is running.
   gateway (gRPC)                      127.0.0.1:3333
   tenancy / comm / sales / finance    127.0.0.1:3001 / 3002 / 3003 / 3004
   fake Gmail (Comm's "Google")        $GMAIL
+  SMTP (automated email)              $SMTP_NOTE
   assets (web apps, behind Envoy)     127.0.0.1:3080
   logs                                $RUN_DIR/*.log
 $SEED

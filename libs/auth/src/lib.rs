@@ -87,6 +87,8 @@
 //! | `comm.alias.write` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
 //! | `comm.thread.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |
 //! | `comm.email.send` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ |   |   |
+//! | `comm.automation.read` | brand | ✓ | ✓ |   |   | ✓ | ✓ | ✓ | ✓ |   |
+//! | `comm.automation.write` | brand | ✓ | ✓ |   |   | ✓ |   |   |   |   |
 
 pub mod permissions;
 pub mod roles;

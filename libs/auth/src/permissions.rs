@@ -68,6 +68,10 @@ pub const ALIAS_WRITE: &str = "comm.alias.write";
 pub const THREAD_READ: &str = "comm.thread.read";
 /// Send email from a brand's aliases.
 pub const EMAIL_SEND: &str = "comm.email.send";
+/// See a brand's email templates, automation rules, automated emails and suppression list.
+pub const AUTOMATION_READ: &str = "comm.automation.read";
+/// Change a brand's email templates, automation rules and suppression list.
+pub const AUTOMATION_WRITE: &str = "comm.automation.write";
 /// See the organization's webhook endpoints and their delivery log.
 pub const WEBHOOK_READ: &str = "comm.webhook.read";
 /// Add, change, rotate and replay the organization's webhook endpoints.
@@ -159,6 +163,8 @@ pub const MATRIX: &[Grant] = &[
     brand(ALIAS_WRITE, &[Manager], false),
     brand(THREAD_READ, &[Manager, Agent, Finance, Viewer], false),
     brand(EMAIL_SEND, &[Manager, Agent, Finance], false),
+    brand(AUTOMATION_READ, &[Manager, Agent, Finance, Viewer], false),
+    brand(AUTOMATION_WRITE, &[Manager], false),
 ];
 
 /// The matrix row of `permission`, or `None` for a name that is not a permission.
@@ -243,7 +249,7 @@ mod tests {
     fn permissions_are_unique_and_well_formed() {
         let names: BTreeSet<_> = MATRIX.iter().map(|g| g.permission).collect();
         assert_eq!(names.len(), MATRIX.len(), "a permission is listed twice");
-        assert_eq!(MATRIX.len(), 32);
+        assert_eq!(MATRIX.len(), 34);
         for name in names {
             let parts: Vec<_> = name.split('.').collect();
             assert_eq!(parts.len(), 3, "{name}");
@@ -316,7 +322,8 @@ mod tests {
                 INVOICE_READ,
                 ALIAS_READ,
                 THREAD_READ,
-                EMAIL_SEND
+                EMAIL_SEND,
+                AUTOMATION_READ
             ])
         );
         assert_eq!(
@@ -332,12 +339,13 @@ mod tests {
                 RECEIVABLES_READ,
                 ALIAS_READ,
                 THREAD_READ,
-                EMAIL_SEND
+                EMAIL_SEND,
+                AUTOMATION_READ
             ])
         );
         let reads: BTreeSet<_> = brand_scoped.iter().copied().filter(|p| p.ends_with(".read")).collect();
         assert_eq!(held_by(Viewer), reads);
-        assert_eq!(reads.len(), 10);
+        assert_eq!(reads.len(), 11);
         let portal: BTreeSet<_> = MATRIX.iter().filter(|g| g.portal).map(|g| g.permission).collect();
         assert_eq!(portal, set(&[BRAND_READ, ORDER_READ, INVOICE_READ]));
     }

@@ -17,6 +17,7 @@ pub mod grpc;
 pub mod process;
 mod proxy;
 pub mod sales;
+pub mod smtp;
 pub mod tenancy;
 pub mod time;
 pub mod tls;

@@ -8,6 +8,8 @@
 //!   reflection (port 3002 by default, 0 in tests).
 //! - [`notifications`]: staff notifications from bus events, live through `WatchNotifications`
 //!   (`NotificationService`).
+//! - [`automation`]: a brand's templates and rules send its reminders and follow-ups through
+//!   SMTP, once per rule and trigger, with one-click unsubscribe (`AutomationService`).
 //! - [`webhooks`]: the organization's endpoints receive Sales' and Finance's integration events,
 //!   signed per Standard Webhooks, retried, logged and replayable (`WebhookService`).
 //! - [`gmail`]: the provider's HTTP API; [`mailboxes`]: OAuth consent and sealed tokens;
@@ -16,6 +18,7 @@
 //!   to gRPC statuses.
 
 pub mod aliases;
+pub mod automation;
 pub mod contacts;
 pub mod error;
 pub mod gmail;
@@ -40,6 +43,7 @@ use sentra_auth::{AuthLayer, DEFAULT_SESSION_TTL, TenancyKeys, TenancySessions, 
 use sentra_bus::{BrokerConfig, Consumer, ConsumerConfig, RelayConfig, TableRelay};
 use sentra_crypto::{KeyRing, KeyRingConfig};
 use sentra_directory::Directory;
+use sentra_proto::sentra::comm::v1::automation_service_server::AutomationServiceServer;
 use sentra_proto::sentra::comm::v1::comm_service_server::CommServiceServer;
 use sentra_proto::sentra::comm::v1::notification_service_server::NotificationServiceServer;
 use sentra_proto::sentra::comm::v1::webhook_service_server::WebhookServiceServer;
@@ -59,8 +63,12 @@ use crate::store::{MailStore, PgMailStore};
 use crate::sync::{SyncConfig, Syncer};
 
 /// The gRPC services this process serves.
-pub const SERVICES: [&str; 3] =
-    ["sentra.comm.v1.CommService", "sentra.comm.v1.NotificationService", "sentra.comm.v1.WebhookService"];
+pub const SERVICES: [&str; 4] = [
+    "sentra.comm.v1.CommService",
+    "sentra.comm.v1.NotificationService",
+    "sentra.comm.v1.WebhookService",
+    "sentra.comm.v1.AutomationService",
+];
 
 /// Everything the service reads at start-up.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -104,6 +112,8 @@ pub struct Config {
     pub watch_keepalive_secs: f64,
     /// Webhook delivery.
     pub webhooks: webhooks::WebhookConfig,
+    /// Automated email.
+    pub automation: automation::AutomationConfig,
 }
 
 /// Which adapter keeps mail (messages, threads, sync queue and log, the address index).
@@ -150,6 +160,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             watch_keepalive_secs: 25.0,
             webhooks: webhooks::WebhookConfig::default(),
+            automation: automation::AutomationConfig::default(),
         }
     }
 }
@@ -202,6 +213,7 @@ pub struct Application {
     mailboxes: Mailboxes,
     store: Arc<dyn MailStore>,
     endpoints: webhooks::endpoints::Endpoints,
+    links: automation::mailer::Links,
 }
 
 /// The migrations of the service's schema, in the order they apply.
@@ -248,6 +260,14 @@ fn webhook_consumer(config: &Config, pool: PgPool) -> Result<Consumer<webhooks::
     Ok(Consumer::new(consumer_config, pool, fanout))
 }
 
+fn automation_consumer(config: &Config, pool: PgPool) -> Consumer<automation::records::Recorder> {
+    let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
+    let consumer_config =
+        ConsumerConfig::new(BrokerConfig::from(&config.amqp), "comm", "automation", automation::records::ROUTING_KEYS)
+            .with_retry_delay(retry, retry * 64);
+    Consumer::new(consumer_config, pool, automation::records::Recorder)
+}
+
 fn contact_consumer(config: &Config, pool: PgPool, store: Arc<dyn MailStore>) -> Consumer<contacts::ContactIndex> {
     let retry = Duration::from_secs_f64(config.retry_delay_secs.max(0.01));
     let consumer_config =
@@ -264,8 +284,9 @@ pub async fn replay_dead_letters(config: &Config, max: usize) -> Result<usize, S
     let contacts = contact_consumer(config, pool.clone(), store).replay_dead_letters(max).await;
     let notices = notification_consumer(config, pool.clone()).replay_dead_letters(max).await;
     let hooks = webhook_consumer(config, pool.clone())?.replay_dead_letters(max).await;
+    let automated = automation_consumer(config, pool.clone()).replay_dead_letters(max).await;
     pool.close().await;
-    Ok(contacts? + notices? + hooks?)
+    Ok(contacts? + notices? + hooks? + automated?)
 }
 
 impl Application {
@@ -294,10 +315,11 @@ impl Application {
         let policy = webhooks::guard::AddressPolicy::new(&config.webhooks.allow_addresses)
             .map_err(|e| StartupError::Webhooks(format!("allow_addresses: {e}")))?;
         let endpoints = webhooks::endpoints::Endpoints::new(pool.clone(), ring.clone(), Arc::new(policy));
-        let mailboxes = Mailboxes::new(pool.clone(), ring, gmail, state_key);
+        let mailboxes = Mailboxes::new(pool.clone(), ring, gmail, state_key.clone());
         let store = mail_store(&config, &pool).await?;
         let host = ServiceHost::bind("comm", &config.server, &SERVICES).await?;
-        Ok(Self { host, config, pool, tenancy, mailboxes, store, endpoints })
+        let links = automation::mailer::Links::new(state_key.clone());
+        Ok(Self { host, config, pool, tenancy, mailboxes, store, endpoints, links })
     }
 
     /// The bound address.
@@ -326,6 +348,7 @@ impl Application {
         );
         let store = self.store.clone();
         let wake = Arc::new(Notify::new());
+        let directory = Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout()));
         let aliases = aliases::Aliases::new(self.pool.clone(), self.mailboxes.clone());
         let api = grpc::CommApi {
             mailboxes: self.mailboxes.clone(),
@@ -337,8 +360,13 @@ impl Application {
                 mailboxes: self.mailboxes.clone(),
                 aliases,
             },
-            directory: Arc::new(Directory::new(self.tenancy.clone(), self.tenancy_timeout())),
+            directory: directory.clone(),
             wake: wake.clone(),
+        };
+        let automation_api = automation::api::AutomationApi {
+            store: automation::store::Store { pool: self.pool.clone() },
+            directory,
+            links: self.links.clone(),
         };
         let hub = notifications::Hub::default();
         let keepalive =
@@ -352,7 +380,12 @@ impl Application {
                     pool: self.pool.clone(),
                     endpoints: self.endpoints.clone(),
                 }),
-            ));
+            ))
+            .add_service(tower::Layer::layer(&auth, AutomationServiceServer::new(automation_api)));
+        // The unsubscribe link of client-facing mail is plain HTTP beside the gRPC services.
+        let routes = tonic::service::Routes::from(
+            routes.into_axum_router().merge(automation::links::router(self.pool.clone(), self.links.clone())),
+        );
 
         let mut background = Background::new();
         let metrics = self.host.metrics();
@@ -379,6 +412,22 @@ impl Application {
                 background.spawn("webhook fan-out", async move { fanout.run(stop).await });
             }
             Err(error) => tracing::error!(%error, "Webhook fan-out not started."),
+        }
+        let recorder = automation_consumer(&self.config, self.pool.clone()).with_metrics(metrics);
+        if let Err(error) = recorder.declare().await {
+            tracing::warn!(%error, "Automation queue not declared yet; the consumer retries on connect.");
+        }
+        let stop = background.stopped();
+        background.spawn("automation records", async move { recorder.run(stop).await });
+        if self.config.automation.enabled {
+            match automation::mailer::Mailer::new(self.pool.clone(), self.config.automation.clone(), self.links.clone())
+            {
+                Ok(mailer) => {
+                    let stop = background.stopped();
+                    background.spawn("automation mailer", async move { mailer.run(stop).await });
+                }
+                Err(error) => tracing::error!(%error, "Automation mailer not started."),
+            }
         }
         if self.config.webhooks.enabled {
             match webhooks::delivery::Dispatcher::new(

@@ -18,7 +18,7 @@ use crate::config::{AddressList, EdgeSettings, Limits};
 use crate::error::EdgeError;
 use crate::hygiene::{self, BRAND_HEADER, Deadlines, ORGANIZATION_HEADER, Oversize};
 use crate::lookups::BrandResolver;
-use crate::policy::{self, Policy, Scope};
+use crate::policy::{self, Policy, Rule, Scope};
 use crate::ratelimit::{Bucket, Decision, RateLimiter, Subject};
 use crate::upstream::{InvalidAddress, Upstream};
 
@@ -85,6 +85,12 @@ pub fn service(
     })
 }
 
+/// The unsubscribe link's path (served by Comm).
+pub const MAIL_LINK: &str = "/email/unsubscribe";
+
+/// Anyone may follow an unsubscribe link (the token in it is signed), rate-limited per address.
+static MAIL_LINK_RULE: Rule = Rule { permission: String::new(), scope: Scope::Public };
+
 impl Edge {
     /// Handles one call; refusals become trailers-only gRPC responses.
     pub async fn handle(&self, request: Request<axum::body::Body>) -> Response<tonic::body::Body> {
@@ -103,8 +109,11 @@ impl Edge {
         let uri = request.uri().clone();
         let path = uri.path();
         let unknown = || EdgeError::UnknownMethod(path.to_owned());
-        let rule = self.policy.rule(path).ok_or_else(unknown)?;
-        let context = policy::context_of(path).ok_or_else(unknown)?;
+        // The one plain-HTTP path: the unsubscribe link of client-facing mail (a mail client's
+        // one-click POST, RFC 8058), public and passed to Comm as it came.
+        let link = path == MAIL_LINK;
+        let rule = if link { &MAIL_LINK_RULE } else { self.policy.rule(path).ok_or_else(unknown)? };
+        let context = if link { "comm" } else { policy::context_of(path).ok_or_else(unknown)? };
         let upstream = self.upstreams.get(context).ok_or_else(unknown)?;
 
         // Hygiene first: nothing below may read metadata the caller could have forged.
@@ -182,7 +191,8 @@ impl Edge {
         call.inject(headers);
 
         let oversize = Oversize::default();
-        let max = self.settings.max_message_bytes;
+        // A form body is not gRPC-framed; it is small, and Comm reads only its query.
+        let max = if link { usize::MAX } else { self.settings.max_message_bytes };
         let request = request.map(|body| hygiene::limit_messages(body, max, oversize.clone()));
         match tokio::time::timeout(deadline, upstream.send(request)).instrument(span).await {
             Err(_) => Err(EdgeError::DeadlineExceeded),

@@ -18,6 +18,7 @@ use sentra_gateway::{AddressList, Rate};
 use sentra_testkit::TestDatabase;
 use sentra_testkit::envoy::Envoy;
 use sentra_testkit::gmail::FakeGmail;
+use sentra_testkit::smtp::SmtpServer;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -96,6 +97,8 @@ pub struct Mesh {
     pub gmail: FakeGmail,
     /// The mesh's own database.
     pub database: TestDatabase,
+    /// The SMTP server automated email goes to (aiosmtpd on loopback).
+    pub smtp: SmtpServer,
     servers: Servers,
 }
 
@@ -157,6 +160,7 @@ impl Mesh {
         servers.spawn("finance", app.run_until(stop));
 
         let gmail = FakeGmail::start().await;
+        let smtp = SmtpServer::start().await;
         let mut comm = sentra_comm::Config::default();
         local(&mut comm.server);
         comm.database.url = db.secret_url();
@@ -174,6 +178,11 @@ impl Mesh {
         comm.sync.lease_secs = 10.0;
         // Webhook receivers of the browser tests listen on loopback.
         comm.webhooks.allow_addresses = vec!["127.0.0.1".into()];
+        comm.automation.smtp.host = "127.0.0.1".into();
+        comm.automation.smtp.port = smtp.port();
+        comm.automation.smtp.tls = sentra_comm::automation::SmtpTls::None;
+        comm.automation.schedule_interval_secs = 1.0;
+        comm.automation.retry_schedule_secs = vec![1.0, 5.0];
         drain(&mut comm.shutdown);
         let app = sentra_comm::Application::build(comm).await.context("comm")?;
         let comm_addr = app.local_addr();
@@ -229,6 +238,7 @@ impl Mesh {
             assets: assets_addr,
             gmail,
             database: db,
+            smtp,
             servers,
         })
     }

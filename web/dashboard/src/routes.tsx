@@ -43,6 +43,7 @@ export const router = createBrowserRouter(
         { path: 'orders', element: page(() => import('./pages/Orders')) },
         { path: 'orders/:orderId', element: page(() => import('./pages/OrderPage')) },
         { path: 'mailboxes', element: page(() => import('./pages/mail/Mailboxes')) },
+        { path: 'automation', element: page(() => import('./pages/automation/Automation')) },
         { path: 'mailboxes/callback', element: page(() => import('./pages/mail/MailboxCallback')) },
         { path: 'finance', element: <Navigate to="/finance/invoices" replace /> },
         { path: 'finance/invoices', element: page(() => import('./pages/finance/Invoices')) },

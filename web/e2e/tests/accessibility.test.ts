@@ -65,6 +65,7 @@ test('the main pages have no serious accessibility violation', async () => {
     ['/app/admin/users', () => page.getByTestId('users-table').waitFor()],
     ['/app/mailboxes', () => page.getByText('No mailbox connected yet').waitFor()],
     ['/app/admin/webhooks', () => page.getByText('No endpoint yet.').waitFor()],
+    ['/app/automation', () => page.getByText('No template yet.').waitFor()],
   ];
   const problems: string[] = [];
   for (const [path, ready] of pages) {

@@ -14,6 +14,7 @@ import { FinanceService } from './gen/sentra/finance/v1/finance_service_pb';
 import { CommService } from './gen/sentra/comm/v1/comm_service_pb';
 import { NotificationService } from './gen/sentra/comm/v1/notification_service_pb';
 import { WebhookService } from './gen/sentra/comm/v1/webhook_service_pb';
+import { AutomationService } from './gen/sentra/comm/v1/automation_service_pb';
 import type { AuthApi, Session } from './session';
 
 /** Every call carries an `x-request-id`; Envoy keeps it and the services log it. */
@@ -86,9 +87,10 @@ export function clients(transport: Transport) {
     comm: createClient(CommService, transport),
     notifications: createClient(NotificationService, transport),
     webhooks: createClient(WebhookService, transport),
+    automation: createClient(AutomationService, transport),
   };
 }
 
 export type Clients = ReturnType<typeof clients>;
 
-export { AuthService, TenancyService, SalesService, FinanceService, CommService, NotificationService, WebhookService };
+export { AuthService, TenancyService, SalesService, FinanceService, CommService, NotificationService, WebhookService, AutomationService };

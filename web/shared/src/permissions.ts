@@ -49,6 +49,8 @@ export const P = {
   threadRead: 'comm.thread.read',
   emailSend: 'comm.email.send',
   notificationRead: 'comm.notification.read',
+  automationRead: 'comm.automation.read',
+  automationWrite: 'comm.automation.write',
   webhookRead: 'comm.webhook.read',
   webhookWrite: 'comm.webhook.write',
 } as const;

@@ -130,6 +130,7 @@ fn each_brand_role_holds_its_documented_set_on_its_brand() {
             ALIAS_READ,
             THREAD_READ,
             EMAIL_SEND,
+            AUTOMATION_READ,
         ])
     );
     assert_eq!(
@@ -145,7 +146,8 @@ fn each_brand_role_holds_its_documented_set_on_its_brand() {
             RECEIVABLES_READ,
             ALIAS_READ,
             THREAD_READ,
-            EMAIL_SEND
+            EMAIL_SEND,
+            AUTOMATION_READ
         ])
     );
     assert_eq!(
@@ -160,7 +162,8 @@ fn each_brand_role_holds_its_documented_set_on_its_brand() {
             INVOICE_READ,
             RECEIVABLES_READ,
             ALIAS_READ,
-            THREAD_READ
+            THREAD_READ,
+            AUTOMATION_READ
         ])
     );
 }

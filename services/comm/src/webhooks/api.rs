@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::endpoints::{Endpoint, EndpointPatch, Endpoints, NewEndpoint};
 use crate::error::CommError;
+use crate::grpc::id;
 
 /// The longest grace period of a rotated secret.
 const MAX_GRACE: Duration = Duration::from_secs(7 * 86400);
@@ -33,13 +34,6 @@ fn caller<T>(request: &Request<T>, permission: &str) -> Result<Caller, Status> {
     let who = Caller::of(request)?;
     who.principal.require(permission, None).map_err(CommError::from)?;
     Ok(who)
-}
-
-fn id(field: &'static str, value: &str) -> Result<Uuid, CommError> {
-    match value.trim() {
-        "" => Err(CommError::invalid(field, "is required")),
-        v => Uuid::parse_str(v).map_err(|_| CommError::invalid(field, "must be a UUID")),
-    }
 }
 
 fn etag(version: i64) -> String {

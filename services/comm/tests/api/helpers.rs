@@ -75,6 +75,13 @@ pub fn comm_config(db: &TestDatabase, tenancy: SocketAddr, prefix: &str, gmail: 
     config.webhooks.allow_addresses = vec!["127.0.0.1".into()];
     config.webhooks.retry_schedule_secs = vec![0.0, 0.2, 0.2, 0.2, 0.2];
     config.webhooks.jitter = 0.0;
+    // Automated email goes to a local SMTP server (tests that send start one and set its port).
+    config.automation.smtp.host = "127.0.0.1".into();
+    config.automation.smtp.tls = sentra_comm::automation::SmtpTls::None;
+    config.automation.smtp.timeout_secs = 5.0;
+    config.automation.retry_schedule_secs = vec![0.2, 0.2];
+    config.automation.schedule_interval_secs = 0.2;
+    config.automation.unsubscribe_base_url = "http://links.test.example".into();
     config
 }
 
@@ -103,6 +110,9 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> World {
     tenancy.database.max_connections = 4;
     tenancy.redis.key_prefix = format!("{}:", sentra_testkit::unique_prefix("comm-tenancy"));
     tenancy.shutdown.drain = Duration::ZERO;
+    // Tenancy's brand and user events reach Comm (automated emails render brand names).
+    tenancy.amqp.prefix = prefix.clone();
+    tenancy.amqp.queue_expiry_secs = sentra_testkit::QUEUE_EXPIRY_SECS;
     let tenancy_app = sentra_tenancy::Application::build(tenancy).await.expect("tenancy builds");
     let tenancy_addr = tenancy_app.local_addr();
     let (tenancy_stop, tenancy_server) = stoppable(|s| tenancy_app.run_until(s));
@@ -166,6 +176,14 @@ impl World {
         self.comm_addr = app.local_addr();
         self.comm = CommServiceClient::new(sentra_testkit::grpc::channel(self.comm_addr));
         self.comm_server = Some(stoppable(|s| app.run_until(s)));
+        // Serving means its queues are declared: events published from here on reach it.
+        sentra_testkit::grpc::wait_for_health(
+            self.comm_addr,
+            "sentra.comm.v1.CommService",
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            Duration::from_secs(20),
+        )
+        .await;
     }
 
     /// Stops Comm cleanly.
@@ -387,6 +405,26 @@ pub async fn spy(world: &World, name: &str, routing_key: &str) -> (lapin::Connec
     let consumer =
         channel.basic_consume(queue.as_str().into(), name.into(), consume, FieldTable::default()).await.unwrap();
     (conn, channel, consumer)
+}
+
+/// Publishes `envelope` on the world's event exchange, as a relay would (with confirms).
+pub async fn publish(world: &World, envelope: &sentra_bus::Envelope) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    let (_conn, channel, _spy) = spy(world, &format!("publisher-{}", uuid::Uuid::new_v4().simple()), "none").await;
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    let exchange = format!("{}sentra.events", world.comm_config.amqp.prefix);
+    channel
+        .basic_publish(
+            exchange.as_str().into(),
+            envelope.routing_key.as_str().into(),
+            BasicPublishOptions::default(),
+            &envelope.body().unwrap(),
+            envelope.properties(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 }
 
 /// [`eventually`] with a longer deadline, for syncs of thousands of messages.

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 mod access;
+mod automation;
 mod helpers;
 mod mailboxes;
 mod notifications;

@@ -34,7 +34,10 @@ function useSections(): { title: string; items: Section[] }[] {
     },
     {
       title: 'Mail',
-      items: [{ to: '/mailboxes', label: 'Mailboxes', visible: can(p, P.mailboxRead) }],
+      items: [
+        { to: '/mailboxes', label: 'Mailboxes', visible: can(p, P.mailboxRead) },
+        { to: '/automation', label: 'Automation', visible: canSomewhere(p, P.automationRead) },
+      ],
     },
     {
       title: 'Finance',
