@@ -18,6 +18,7 @@ use sentra_auth::{Caller, permissions as perm};
 use sentra_bus::{Envelope, Handler, HandlerError};
 use sentra_proto::sentra::comm::v1 as pb;
 use sentra_proto::sentra::comm::v1::notification_service_server::NotificationService;
+use sentra_proto::sentra::finance::events::v1::InvoiceOverdue;
 use sentra_proto::sentra::sales::events::v1::{LeadAssigned, LeadCreated, LeadStageChanged, LeadUpdated};
 use sentra_proto::sentra::sales::v1::LeadStage;
 use sentra_runtime::wire::timestamp as ts;
@@ -29,12 +30,15 @@ use uuid::Uuid;
 use crate::error::CommError;
 
 /// The routing keys notifications are made from.
-pub const ROUTING_KEYS: [&str; 5] = [
+pub const ROUTING_KEYS: [&str; 8] = [
     "sales.lead.created",
     "sales.lead.updated",
     "sales.lead.assigned",
     "sales.lead.stage_changed",
     "comm.mailbox.needs_reauth",
+    "finance.invoice.overdue",
+    "tenancy.brand_access.granted",
+    "tenancy.brand_access.revoked",
 ];
 
 const CHANNEL: &str = "comm_notifications";
@@ -46,6 +50,8 @@ fn kind_name(kind: pb::NotificationKind) -> Option<&'static str> {
         pb::NotificationKind::LeadStageChanged => Some("lead_stage_changed"),
         pb::NotificationKind::MailboxNeedsReauth => Some("mailbox_needs_reauth"),
         pb::NotificationKind::WebhookDisabled => Some("webhook_disabled"),
+        pb::NotificationKind::InvoiceOverdue => Some("invoice_overdue"),
+        pb::NotificationKind::ReplyReceived => Some("reply_received"),
         pb::NotificationKind::Unspecified => None,
     }
 }
@@ -56,15 +62,19 @@ fn kind_of(name: &str) -> pb::NotificationKind {
         "lead_stage_changed" => pb::NotificationKind::LeadStageChanged,
         "mailbox_needs_reauth" => pb::NotificationKind::MailboxNeedsReauth,
         "webhook_disabled" => pb::NotificationKind::WebhookDisabled,
+        "invoice_overdue" => pb::NotificationKind::InvoiceOverdue,
+        "reply_received" => pb::NotificationKind::ReplyReceived,
         _ => pb::NotificationKind::Unspecified,
     }
 }
 
-const KINDS: [pb::NotificationKind; 4] = [
+const KINDS: [pb::NotificationKind; 6] = [
     pb::NotificationKind::LeadAssigned,
     pb::NotificationKind::LeadStageChanged,
     pb::NotificationKind::MailboxNeedsReauth,
     pb::NotificationKind::WebhookDisabled,
+    pb::NotificationKind::InvoiceOverdue,
+    pb::NotificationKind::ReplyReceived,
 ];
 
 /// A stored notification.
@@ -193,24 +203,28 @@ impl Handler for Notifier {
             "sales.lead.created" => {
                 let e: LeadCreated = message.decode().map_err(HandlerError::reject)?;
                 let assignee = (!e.assignee_id.is_empty()).then(|| uuid("assignee_id", &e.assignee_id)).transpose()?;
+                let contact = e.contact.unwrap_or_default();
                 sqlx::query(
-                    "INSERT INTO lead_assignees (lead_id, organization_id, brand_id, contact_name, assignee_id) VALUES \
-                     ($1, $2, $3, $4, $5) ON CONFLICT (lead_id) DO NOTHING",
+                    "INSERT INTO lead_assignees (lead_id, organization_id, brand_id, contact_name, assignee_id, \
+                     contact_email) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (lead_id) DO NOTHING",
                 )
                 .bind(uuid("lead_id", &e.lead_id)?)
                 .bind(org)
                 .bind(uuid("brand_id", &e.brand_id)?)
-                .bind(e.contact.map(|c| c.name).unwrap_or_default())
+                .bind(contact.name)
                 .bind(assignee)
+                .bind(contact.email.trim().to_lowercase())
                 .execute(&mut *tx)
                 .await
                 .map_err(retry)?;
             }
             "sales.lead.updated" => {
                 let e: LeadUpdated = message.decode().map_err(HandlerError::reject)?;
-                sqlx::query("UPDATE lead_assignees SET contact_name = $2 WHERE lead_id = $1")
+                let contact = e.contact.unwrap_or_default();
+                sqlx::query("UPDATE lead_assignees SET contact_name = $2, contact_email = $3 WHERE lead_id = $1")
                     .bind(uuid("lead_id", &e.lead_id)?)
-                    .bind(e.contact.map(|c| c.name).unwrap_or_default())
+                    .bind(contact.name)
+                    .bind(contact.email.trim().to_lowercase())
                     .execute(&mut *tx)
                     .await
                     .map_err(retry)?;
@@ -280,10 +294,109 @@ impl Handler for Notifier {
                 };
                 notify(tx, org, message.event_id, notice).await.map_err(retry)?;
             }
+            "tenancy.brand_access.granted" | "tenancy.brand_access.revoked" => {
+                let v: serde_json::Value = message.decode_payload().map_err(HandlerError::reject)?;
+                let field = |k: &str| v.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                let (brand, user) = (uuid("brand_id", &field("brand_id"))?, uuid("user_id", &field("user_id"))?);
+                if message.routing_key.ends_with("granted") {
+                    sqlx::query(
+                        "INSERT INTO known_brand_roles (brand_id, user_id, organization_id, role) VALUES ($1, $2, $3, \
+                         $4) ON CONFLICT (brand_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+                    )
+                    .bind(brand)
+                    .bind(user)
+                    .bind(org)
+                    .bind(field("role"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(retry)?;
+                } else {
+                    sqlx::query("DELETE FROM known_brand_roles WHERE brand_id = $1 AND user_id = $2")
+                        .bind(brand)
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(retry)?;
+                }
+            }
+            "finance.invoice.overdue" => {
+                let e: InvoiceOverdue = message.decode().map_err(HandlerError::reject)?;
+                let invoice = uuid("invoice_id", &e.invoice_id)?;
+                // Automation's record of the invoice (its own consumer) names the brand.
+                let known: Option<(Option<Uuid>, serde_json::Value)> = sqlx::query_as(
+                    "SELECT brand_id, data FROM known_records WHERE kind = 'invoice' AND record_id = $1",
+                )
+                .bind(invoice)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(retry)?;
+                let Some((Some(brand), data)) = known else {
+                    return Err(HandlerError::retry(format!("invoice {invoice} overdue before its draft arrived")));
+                };
+                let text = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                let balance = data.get("balance_minor").and_then(serde_json::Value::as_i64).unwrap_or_default();
+                let title = format!(
+                    "Invoice {} is overdue: {} open",
+                    if text("number").is_empty() { "(draft)".to_owned() } else { text("number") },
+                    crate::automation::render::money(&text("currency"), balance)
+                );
+                let people: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT user_id FROM known_brand_roles WHERE brand_id = $1 AND role = 'finance'",
+                )
+                .bind(brand)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(retry)?;
+                for user in people {
+                    let notice = Notice {
+                        user,
+                        kind: pb::NotificationKind::InvoiceOverdue,
+                        title: title.clone(),
+                        subject: format!("invoices/{invoice}"),
+                        brand: Some(brand),
+                    };
+                    notify(tx, org, message.event_id, notice).await.map_err(retry)?;
+                }
+            }
             other => return Err(HandlerError::reject(format!("unexpected routing key {other}"))),
         }
         Ok(())
     }
+}
+
+/// A message that just arrived in a connected mailbox from `from` (not the mailbox's own
+/// address): notifies the assignee of every lead with that address, once per (message,
+/// recipient). Returns how many were notified.
+pub async fn reply_received(
+    pool: &PgPool,
+    organization: Uuid,
+    message: Uuid,
+    from: &crate::mime::Mailbox,
+    subject: &str,
+) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let leads: Vec<(Uuid, Uuid, String, Uuid)> = sqlx::query_as(
+        "SELECT lead_id, brand_id, contact_name, assignee_id FROM lead_assignees WHERE organization_id = $1 AND \
+         lower(contact_email) = lower($2) AND contact_email <> '' AND assignee_id IS NOT NULL",
+    )
+    .bind(organization)
+    .bind(from.email.trim())
+    .fetch_all(&mut *tx)
+    .await?;
+    for (lead, brand, name, assignee) in &leads {
+        let who = if name.is_empty() { from.name.as_str() } else { name.as_str() };
+        let who = if who.is_empty() { from.email.as_str() } else { who };
+        let notice = Notice {
+            user: *assignee,
+            kind: pb::NotificationKind::ReplyReceived,
+            title: format!("{who} wrote: {}", if subject.is_empty() { "(no subject)" } else { subject }),
+            subject: format!("leads/{lead}"),
+            brand: Some(*brand),
+        };
+        notify(&mut tx, organization, message, notice).await?;
+    }
+    tx.commit().await?;
+    Ok(leads.len())
 }
 
 /// Each replica's fan-out of new notifications to its open streams.

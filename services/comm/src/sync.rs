@@ -40,6 +40,7 @@ use crate::error::CommError;
 use crate::gmail::{GmailError, cost};
 use crate::mailboxes::Mailboxes;
 use crate::mime;
+use crate::notifications;
 use crate::store::{MailStore, NewMessage};
 
 /// How sync runs.
@@ -545,7 +546,7 @@ impl Pass<'_> {
             let token = self.token.clone();
             let (store, mailbox, organization) = (syncer.store.clone(), self.mailbox, self.organization);
             let limiter = &self.limiter;
-            let results: Vec<(String, Result<(), GmailError>)> = futures::stream::iter(ids)
+            let results: Vec<(String, Result<Option<Arrival>, GmailError>)> = futures::stream::iter(ids)
                 .map(|id| {
                     let (gmail, token, store) = (gmail.clone(), token.clone(), store.clone());
                     async move {
@@ -562,14 +563,20 @@ impl Pass<'_> {
             self.units += u64::from(cost::GET) * results.len() as u64;
             let mut done = Vec::new();
             let mut failure = None;
+            let mut arrivals = Vec::new();
             for (id, result) in results {
                 match result {
+                    Ok(arrival) => {
+                        done.push(id);
+                        arrivals.extend(arrival);
+                    }
                     // Gone since it was listed: nothing to import.
-                    Ok(()) | Err(GmailError::NotFound) => done.push(id),
+                    Err(GmailError::NotFound) => done.push(id),
                     Err(error) => failure = failure.or(Some(error)),
                 }
             }
             syncer.store.dequeue(self.mailbox, &done).await?;
+            self.announce(&arrivals).await;
             match failure {
                 None => {}
                 Some(GmailError::RateLimited { retry_after }) => {
@@ -587,7 +594,49 @@ impl Pass<'_> {
     }
 }
 
+/// A message stored for the first time: who wrote it and about what.
+struct Arrival {
+    message: Uuid,
+    from: crate::mime::Mailbox,
+    subject: String,
+}
+
+impl Pass<'_> {
+    /// Tells the assignees of the senders' leads that mail arrived, once the mailbox had synced
+    /// before (the first full sync's history notifies nobody) and for mail not sent from it.
+    async fn announce(&self, arrivals: &[Arrival]) {
+        if arrivals.is_empty() {
+            return;
+        }
+        let own: Option<(String, bool)> =
+            sqlx::query_as("SELECT email_address, history_id IS NOT NULL FROM mailboxes WHERE mailbox_id = $1")
+                .bind(self.mailbox)
+                .fetch_optional(&self.syncer.pool)
+                .await
+                .ok()
+                .flatten();
+        let Some((own, synced_before)) = own else { return };
+        if !synced_before {
+            return;
+        }
+        for arrival in arrivals.iter().filter(|a| !a.from.email.eq_ignore_ascii_case(&own)) {
+            let told = notifications::reply_received(
+                &self.syncer.pool,
+                self.organization,
+                arrival.message,
+                &arrival.from,
+                &arrival.subject,
+            )
+            .await;
+            if let Err(error) = told {
+                tracing::warn!(%error, "A reply's notification was not recorded.");
+            }
+        }
+    }
+}
+
 /// Errors from storing are reported as transient provider errors would be: the id stays queued.
+/// Returns the arrival when the message is new and has a sender.
 async fn fetch_and_store(
     gmail: &crate::gmail::Gmail,
     token: &str,
@@ -595,7 +644,7 @@ async fn fetch_and_store(
     mailbox: Uuid,
     organization: Uuid,
     id: &str,
-) -> Result<(), GmailError> {
+) -> Result<Option<Arrival>, GmailError> {
     let raw = gmail.message(token, id).await?;
     let bytes = raw.bytes().unwrap_or_default();
     let mail = mime::parse(&bytes);
@@ -612,9 +661,14 @@ async fn fetch_and_store(
         mail,
         request_id: None,
     };
-    store.import(&message).await.map_err(|e| {
+    let imported = store.import(&message).await.map_err(|e| {
         tracing::warn!(error = %e, "Storing a message failed; it stays queued.");
         GmailError::Transient("storage".into())
     })?;
-    Ok(())
+    Ok(match (imported, message.mail.from) {
+        (crate::store::Imported::New(stored), Some(from)) => {
+            Some(Arrival { message: stored, from, subject: message.mail.subject })
+        }
+        _ => None,
+    })
 }

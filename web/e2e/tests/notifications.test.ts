@@ -38,3 +38,23 @@ test('a lead assigned to the agent rings the bell live and opens from it', async
   await expect.poll(() => bell.getAttribute('aria-label'), { timeout: 10_000 }).toBe('Notifications, 0 unread');
   await ctx.close();
 });
+
+test('a person turns a kind of notification off from the bell, and it stays off', async () => {
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  await signedIn(page, brandUrl(a, '/app/clients'), a.agent.email);
+  await page.getByRole('button', { name: /Notifications, \d+ unread/ }).click();
+  await page.getByRole('button', { name: 'Preferences' }).click();
+  const row = page.getByTestId('preference').filter({ hasText: 'A lead is assigned to me' });
+  await row.getByText('Off', { exact: true }).click();
+  await expect.poll(() => row.getByRole('radio', { name: 'Off' }).isChecked(), { timeout: 10_000 }).toBe(true);
+  await shot(page, 'notification-preferences');
+  // From the server, after a reload.
+  await page.reload();
+  await page.getByRole('button', { name: /Notifications, \d+ unread/ }).click();
+  await page.getByRole('button', { name: 'Preferences' }).click();
+  const again = page.getByTestId('preference').filter({ hasText: 'A lead is assigned to me' });
+  await expect.poll(() => again.getByRole('radio', { name: 'Off' }).isChecked(), { timeout: 10_000 }).toBe(true);
+  expect(await page.getByTestId('preference').filter({ hasText: 'My lead changes stage' }).getByRole('radio', { name: 'In the app' }).isChecked()).toBe(true);
+  await ctx.close();
+});

@@ -4,20 +4,18 @@
 
 use std::time::Duration;
 
-use chrono::{Datelike as _, Utc};
 use mail_parser::MessageParser;
-use sentra_bus::{Envelope, Payload};
+use sentra_bus::Payload;
 use sentra_proto::sentra::comm::v1 as pb;
 use sentra_proto::sentra::comm::v1::automation_service_client::AutomationServiceClient;
 use sentra_proto::sentra::finance::events::v1 as fev;
 use sentra_proto::sentra::sales::v1 as spb;
-use sentra_proto::sentra::r#type::v1::{Date, Money};
 use sentra_testkit::grpc::{bearer, eventually, expect_code};
 use sentra_testkit::smtp::SmtpServer;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::helpers::{Agency, World, publish, spawn_with};
+use crate::helpers::{Agency, World, envelope, issued_invoice, publish, spawn_with};
 
 fn client(world: &World) -> AutomationServiceClient<tonic::transport::Channel> {
     AutomationServiceClient::new(sentra_testkit::grpc::channel(world.comm_addr))
@@ -88,52 +86,6 @@ async fn brand_known(world: &World, brand: &str) {
         }
     })
     .await;
-}
-
-fn envelope(org: Uuid, invoice: &str, event_type: &str, payload: Payload) -> Envelope {
-    Envelope {
-        event_id: Uuid::now_v7(),
-        tenant_id: org,
-        routing_key: format!("finance.invoice.{event_type}"),
-        aggregate_type: "invoice".into(),
-        aggregate_id: invoice.into(),
-        sequence: 1,
-        event_type: event_type.into(),
-        event_version: "1".into(),
-        recorded_at: Utc::now(),
-        payload,
-        metadata: serde_json::json!({}),
-    }
-}
-
-fn date(days_from_today: i64) -> Option<Date> {
-    let d = Utc::now().date_naive() + chrono::Duration::days(days_from_today);
-    Some(Date { year: d.year(), month: i32::try_from(d.month()).unwrap(), day: i32::try_from(d.day()).unwrap() })
-}
-
-/// Publishes an invoice of `client` drafted and issued (due in `due_in` days), as Finance does;
-/// returns its id.
-async fn issued_invoice(world: &World, org: Uuid, brand: &str, client: &str, number: &str, due_in: i64) -> String {
-    let invoice = Uuid::now_v7().to_string();
-    let total = Some(Money { currency_code: "EUR".into(), amount_minor: 119_000 });
-    let drafted = fev::InvoiceDrafted {
-        invoice_id: invoice.clone(),
-        brand_id: brand.into(),
-        client_id: client.into(),
-        amounts: Some(fev::InvoiceAmounts { currency_code: "EUR".into(), total, ..Default::default() }),
-        terms_days: 14,
-        ..Default::default()
-    };
-    publish(world, &envelope(org, &invoice, "drafted", Payload::proto(&drafted))).await;
-    let issued = fev::InvoiceIssued {
-        invoice_id: invoice.clone(),
-        number: number.into(),
-        issue_date: date(due_in - 14),
-        due_date: date(due_in),
-        ..Default::default()
-    };
-    publish(world, &envelope(org, &invoice, "issued", Payload::proto(&issued))).await;
-    invoice
 }
 
 async fn template(world: &World, token: &str, brand: &str) -> pb::EmailTemplate {

@@ -407,6 +407,72 @@ pub async fn spy(world: &World, name: &str, routing_key: &str) -> (lapin::Connec
     (conn, channel, consumer)
 }
 
+pub fn envelope(
+    org: uuid::Uuid,
+    invoice: &str,
+    event_type: &str,
+    payload: sentra_bus::Payload,
+) -> sentra_bus::Envelope {
+    sentra_bus::Envelope {
+        event_id: uuid::Uuid::now_v7(),
+        tenant_id: org,
+        routing_key: format!("finance.invoice.{event_type}"),
+        aggregate_type: "invoice".into(),
+        aggregate_id: invoice.into(),
+        sequence: 1,
+        event_type: event_type.into(),
+        event_version: "1".into(),
+        recorded_at: chrono::Utc::now(),
+        payload,
+        metadata: serde_json::json!({}),
+    }
+}
+
+pub fn date(days_from_today: i64) -> Option<sentra_proto::sentra::r#type::v1::Date> {
+    let d = chrono::Utc::now().date_naive() + chrono::Duration::days(days_from_today);
+    Some(sentra_proto::sentra::r#type::v1::Date {
+        year: chrono::Datelike::year(&d),
+        month: i32::try_from(chrono::Datelike::month(&d)).unwrap(),
+        day: i32::try_from(chrono::Datelike::day(&d)).unwrap(),
+    })
+}
+
+/// Publishes an invoice of `client` drafted and issued (due in `due_in` days), as Finance does;
+/// returns its id.
+pub async fn issued_invoice(
+    world: &World,
+    org: uuid::Uuid,
+    brand: &str,
+    client: &str,
+    number: &str,
+    due_in: i64,
+) -> String {
+    let invoice = uuid::Uuid::now_v7().to_string();
+    let total = Some(sentra_proto::sentra::r#type::v1::Money { currency_code: "EUR".into(), amount_minor: 119_000 });
+    let drafted = sentra_proto::sentra::finance::events::v1::InvoiceDrafted {
+        invoice_id: invoice.clone(),
+        brand_id: brand.into(),
+        client_id: client.into(),
+        amounts: Some(sentra_proto::sentra::finance::events::v1::InvoiceAmounts {
+            currency_code: "EUR".into(),
+            total,
+            ..Default::default()
+        }),
+        terms_days: 14,
+        ..Default::default()
+    };
+    publish(world, &envelope(org, &invoice, "drafted", sentra_bus::Payload::proto(&drafted))).await;
+    let issued = sentra_proto::sentra::finance::events::v1::InvoiceIssued {
+        invoice_id: invoice.clone(),
+        number: number.into(),
+        issue_date: date(due_in - 14),
+        due_date: date(due_in),
+        ..Default::default()
+    };
+    publish(world, &envelope(org, &invoice, "issued", sentra_bus::Payload::proto(&issued))).await;
+    invoice
+}
+
 /// Publishes `envelope` on the world's event exchange, as a relay would (with confirms).
 pub async fn publish(world: &World, envelope: &sentra_bus::Envelope) {
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};

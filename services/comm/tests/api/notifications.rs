@@ -199,7 +199,7 @@ async fn a_kind_turned_off_is_not_notified_and_a_redelivered_event_notifies_once
         .unwrap()
         .into_inner()
         .preferences;
-    assert_eq!(prefs.len(), 4);
+    assert_eq!(prefs.len(), 6);
     assert!(
         prefs
             .iter()
@@ -319,5 +319,151 @@ async fn a_kind_turned_off_is_not_notified_and_a_redelivered_event_notifies_once
         .await
         .unwrap();
     assert_eq!(count, 1);
+    world.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_overdue_invoice_notifies_the_brands_finance_people_once() {
+    use sentra_proto::sentra::tenancy::v1 as tpb;
+    use sentra_testkit::tenancy;
+    let world = spawn().await;
+    let agency = world.agency("Overdue Co").await;
+    let email = agency.email("fay");
+    tenancy::staff_member(&world.tenancy, &agency.owner, &email, &agency.alpha, tpb::BrandRole::Finance).await;
+    let fay = world.login(&email).await;
+    let pool = world.pool().await;
+    // Tenancy's grant reached Comm; the organization comes with it.
+    let org: uuid::Uuid = eventually("the finance role in Comm", || {
+        let (pool, brand) = (pool.clone(), agency.alpha.clone());
+        async move {
+            sqlx::query_scalar(
+                "SELECT organization_id FROM comm.known_brand_roles WHERE brand_id = $1::uuid AND role = 'finance'",
+            )
+            .bind(brand)
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten()
+        }
+    })
+    .await;
+    let mut notes = client(&world);
+    let mut stream =
+        notes.watch_notifications(bearer(&fay, pb::WatchNotificationsRequest {})).await.unwrap().into_inner();
+
+    let invoice =
+        crate::helpers::issued_invoice(&world, org, &agency.alpha, &uuid::Uuid::now_v7().to_string(), "AL-9", -5).await;
+    let overdue = crate::helpers::envelope(
+        org,
+        &invoice,
+        "overdue",
+        Payload::proto(&sentra_proto::sentra::finance::events::v1::InvoiceOverdue {
+            invoice_id: invoice.clone(),
+            ..Default::default()
+        }),
+    );
+    crate::helpers::publish(&world, &overdue).await;
+    crate::helpers::publish(&world, &overdue).await;
+    let n = next(&mut stream).await;
+    assert_eq!(n.kind(), pb::NotificationKind::InvoiceOverdue);
+    assert_eq!(n.title, "Invoice AL-9 is overdue: EUR 1,190.00 open");
+    assert_eq!(n.subject, format!("invoices/{invoice}"));
+    assert_eq!(n.brand_id, agency.alpha);
+    // Delivered twice, notified once; the agent (no finance role) is not told.
+    let later =
+        crate::helpers::issued_invoice(&world, org, &agency.alpha, &uuid::Uuid::now_v7().to_string(), "AL-10", -1)
+            .await;
+    crate::helpers::publish(
+        &world,
+        &crate::helpers::envelope(
+            org,
+            &later,
+            "overdue",
+            Payload::proto(&sentra_proto::sentra::finance::events::v1::InvoiceOverdue {
+                invoice_id: later.clone(),
+                ..Default::default()
+            }),
+        ),
+    )
+    .await;
+    assert_eq!(next(&mut stream).await.subject, format!("invoices/{later}"));
+    let listed =
+        notes.list_notifications(bearer(&fay, pb::ListNotificationsRequest::default())).await.unwrap().into_inner();
+    assert_eq!(listed.notifications.len(), 2);
+    let agent = notes
+        .list_notifications(bearer(&agency.agent, pb::ListNotificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(agent.notifications.iter().all(|n| n.kind() != pb::NotificationKind::InvoiceOverdue));
+    world.shutdown().await;
+}
+
+#[tokio::test]
+async fn mail_from_a_lead_tells_its_assignee_but_the_first_sync_tells_nobody() {
+    use sentra_testkit::gmail::MailSpec;
+    let world = spawn().await;
+    let agency = world.agency("Reply Co").await;
+    let me = agency.email("agent");
+    world.gmail.add_user(&me);
+    // History before the mailbox was connected: imported, not announced.
+    world.gmail.deliver(&me, MailSpec::new("Nora", "nora@client.example", "Earlier", "old").to("Agent", &me));
+    let lead = world.lead(&agency.manager, &agency.alpha, "Nora Newlead", "Nora@Client.example").await;
+    world
+        .sales
+        .clone()
+        .assign_lead(bearer(
+            &agency.manager,
+            spb::AssignLeadRequest {
+                lead_id: lead.clone(),
+                assignee_id: agency.agent_id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let pool = world.pool().await;
+    eventually("the assignment in Comm", || {
+        let (pool, lead) = (pool.clone(), lead.clone());
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM comm.lead_assignees WHERE lead_id = $1::uuid AND assignee_id IS NOT NULL",
+            )
+            .bind(lead)
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+            (n == 1).then_some(())
+        }
+    })
+    .await;
+    let mailbox = world.connect(&agency.agent, &me).await;
+    world.synced(&agency.agent, &mailbox.mailbox_id, 1).await;
+    let mut notes = client(&world);
+    let mut stream =
+        notes.watch_notifications(bearer(&agency.agent, pb::WatchNotificationsRequest {})).await.unwrap().into_inner();
+
+    world
+        .gmail
+        .deliver(&me, MailSpec::new("Nora", "nora@client.example", "Re: proposal", "Yes, go ahead").to("Agent", &me));
+    // Mail the agent sends from the mailbox is no reply.
+    world.gmail.deliver(&me, MailSpec::new("Agent", &me, "Re: proposal", "Great").to("Nora", "nora@client.example"));
+    world.sync_now(&agency.agent, &mailbox.mailbox_id).await;
+    world.synced(&agency.agent, &mailbox.mailbox_id, 3).await;
+    let n = loop {
+        let n = next(&mut stream).await;
+        if n.kind() == pb::NotificationKind::ReplyReceived {
+            break n;
+        }
+    };
+    assert_eq!(n.title, "Nora Newlead wrote: Re: proposal");
+    assert_eq!(n.subject, format!("leads/{lead}"));
+    assert_eq!(n.brand_id, agency.alpha);
+    let listed = notes
+        .list_notifications(bearer(&agency.agent, pb::ListNotificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.notifications.iter().filter(|n| n.kind() == pb::NotificationKind::ReplyReceived).count(), 1);
     world.shutdown().await;
 }

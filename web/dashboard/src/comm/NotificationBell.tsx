@@ -1,27 +1,29 @@
 /**
  * The bell in the header: the person's unread notifications, kept live by a
  * `WatchNotifications` stream (gRPC-Web through Envoy; reopened after a pause when it breaks), a
- * toast for each new one, and the list with "mark all read".
+ * toast for each new one, the list with "mark all read", and the person's preferences per kind.
  */
-import { useEffect, useRef } from 'react';
-import { ActionIcon, Button, Group, Indicator, Popover, ScrollArea, Stack, Text, UnstyledButton } from '@mantine/core';
+import { useEffect, useRef, useState } from 'react';
+import { ActionIcon, Button, Group, Indicator, Modal, Popover, ScrollArea, Stack, Text, UnstyledButton } from '@mantine/core';
 import { notifications as toasts } from '@mantine/notifications';
 import { useMutation, useQuery } from '@connectrpc/connect-query';
 import { useNavigate } from 'react-router';
 import { NotificationService } from '@sentra/shared/api';
 import type { Notification } from '@sentra/shared/gen/sentra/comm/v1/notification_service_pb';
 import { ErrorAlert, When, useSentra } from '@sentra/shared/ui';
+import { NotificationPreferences } from './NotificationPreferences';
 
 const RECONNECT_MS = 2_000;
 
 /**
  * Where a notification leads: `leads/{id}` -> `/leads/{id}`, `mailboxes/{id}` -> `/mailboxes`,
- * `webhooks/{id}` -> `/admin/webhooks/{id}`.
+ * `webhooks/{id}` -> `/admin/webhooks/{id}`, `invoices/{id}` -> `/finance/invoices/{id}`.
  */
 function target(n: Notification): string | null {
   if (n.subject.startsWith('leads/')) return `/${n.subject}`;
   if (n.subject.startsWith('mailboxes/')) return '/mailboxes';
   if (n.subject.startsWith('webhooks/')) return `/admin/${n.subject}`;
+  if (n.subject.startsWith('invoices/')) return `/finance/${n.subject}`;
   return null;
 }
 
@@ -57,6 +59,7 @@ export function NotificationBell() {
   const navigate = useNavigate();
   const list = useQuery(NotificationService.method.listNotifications, { pageSize: 15 });
   const mark = useMutation(NotificationService.method.markNotificationsRead);
+  const [preferences, setPreferences] = useState(false);
   useLiveNotifications(
     (n) => {
       toasts.show({ title: 'New notification', message: n.title });
@@ -117,8 +120,17 @@ export function NotificationBell() {
               ))}
             </Stack>
           </ScrollArea.Autosize>
+          <Group justify="flex-end" mt="xs">
+            <Button size="compact-xs" variant="subtle" onClick={() => setPreferences(true)}>
+              Preferences
+            </Button>
+          </Group>
         </Popover.Dropdown>
       </Popover>
+      {/* Above the bell's popover (z-index 300), which stays open behind it. */}
+      <Modal opened={preferences} onClose={() => setPreferences(false)} title="Notify me when" size="lg" zIndex={400}>
+        {preferences && <NotificationPreferences />}
+      </Modal>
     </Indicator>
   );
 }
