@@ -142,14 +142,13 @@ pub(crate) async fn notify(
     notice: Notice,
 ) -> Result<(), sqlx::Error> {
     let Some(kind) = kind_name(notice.kind) else { return Ok(()) };
-    let off: Option<String> = sqlx::query_scalar(
-        "SELECT channel FROM notification_preferences WHERE user_id = $1 AND kind = $2 AND channel = 'off'",
-    )
-    .bind(notice.user)
-    .bind(kind)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if off.is_some() {
+    let channel: Option<String> =
+        sqlx::query_scalar("SELECT channel FROM notification_preferences WHERE user_id = $1 AND kind = $2")
+            .bind(notice.user)
+            .bind(kind)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if channel.as_deref() == Some("off") {
         return Ok(());
     }
     let id: Option<Uuid> = sqlx::query_scalar(
@@ -169,6 +168,17 @@ pub(crate) async fn notify(
     .await?;
     if let Some(id) = id {
         sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(id.to_string()).execute(&mut *tx).await?;
+        if channel.as_deref() == Some("email") {
+            crate::automation::rules::queue_notification(
+                tx,
+                organization,
+                id,
+                notice.user,
+                notice.brand,
+                &notice.title,
+            )
+            .await?;
+        }
     }
     Ok(())
 }
@@ -481,19 +491,21 @@ async fn unread(pool: &PgPool, who: &Caller) -> Result<i32, CommError> {
 }
 
 async fn preferences(pool: &PgPool, user: Uuid) -> Result<Vec<pb::NotificationPreference>, CommError> {
-    let off: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM notification_preferences WHERE user_id = $1 AND channel = 'off'")
+    let chosen: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, channel FROM notification_preferences WHERE user_id = $1")
             .bind(user)
             .fetch_all(pool)
             .await?;
     Ok(KINDS
         .iter()
         .map(|k| {
-            let is_off = kind_name(*k).is_some_and(|name| off.iter().any(|o| o == name));
-            pb::NotificationPreference {
-                kind: (*k).into(),
-                channel: if is_off { pb::NotificationChannel::Off } else { pb::NotificationChannel::InApp }.into(),
-            }
+            let channel = kind_name(*k).and_then(|name| chosen.iter().find(|(kind, _)| kind == name));
+            let channel = match channel.map(|(_, c)| c.as_str()) {
+                Some("off") => pb::NotificationChannel::Off,
+                Some("email") => pb::NotificationChannel::Email,
+                _ => pb::NotificationChannel::InApp,
+            };
+            pb::NotificationPreference { kind: (*k).into(), channel: channel.into() }
         })
         .collect())
 }
@@ -640,7 +652,8 @@ impl NotificationService for NotificationApi {
             let channel = match pb::NotificationChannel::try_from(p.channel) {
                 Ok(pb::NotificationChannel::InApp) => "in_app",
                 Ok(pb::NotificationChannel::Off) => "off",
-                _ => return Err(CommError::invalid("preferences.channel", "must be IN_APP or OFF").into()),
+                Ok(pb::NotificationChannel::Email) => "email",
+                _ => return Err(CommError::invalid("preferences.channel", "must be IN_APP, EMAIL or OFF").into()),
             };
             changes.push((kind, channel));
         }

@@ -26,6 +26,13 @@ use super::render::{Part, render};
 use super::rules::CHANNEL;
 use super::{AutomationConfig, SmtpTls};
 
+/// The email of a notification sent by email (subject, HTML, text).
+const NOTIFICATION: [&str; 3] = [
+    "{{ notification.title }}",
+    "<p>{{ notification.title }}</p><p>Open Sentra to see it.</p>",
+    "{{ notification.title }}\n\nOpen Sentra to see it.",
+];
+
 #[derive(Clone)]
 struct ListUnsubscribe(String);
 
@@ -203,7 +210,8 @@ impl Mailer {
         if row.try_get::<bool, _>("suppressed")? {
             return self.finish(email, "suppressed", attempts, "the recipient unsubscribed", "", "", None).await;
         }
-        let brand: Uuid = row.try_get("brand_id")?;
+        // Notification emails belong to no brand.
+        let brand: Uuid = row.try_get::<Option<Uuid>, _>("brand_id")?.unwrap_or_default();
         let recipient: String = row.try_get("recipient")?;
         let mut data: Value = row.try_get("data")?;
         let unsubscribe =
@@ -252,8 +260,10 @@ impl Mailer {
         unsubscribe: Option<&str>,
         message_id: &str,
     ) -> Result<(Message, String), String> {
-        let [Some(subject), Some(html), Some(text)] = parts else {
-            return Err("the template was deleted".to_owned());
+        let [subject, html, text] = match parts {
+            [Some(subject), Some(html), Some(text)] => [subject.as_str(), html.as_str(), text.as_str()],
+            _ if data["notification"].is_object() => NOTIFICATION,
+            _ => return Err("the template was deleted".to_owned()),
         };
         let subject = render(Part::Subject, subject, data).map_err(|e| e.to_string())?;
         let subject = subject.lines().next().unwrap_or_default().trim().to_owned();

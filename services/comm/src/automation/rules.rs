@@ -199,6 +199,48 @@ async fn queue(
     Ok(inserted > 0)
 }
 
+/// Queues the email of a notification whose recipient chose the email channel (in the
+/// notification's transaction, once per notification); the mailer sends it like an automated
+/// email, from `automation.default_from`.
+pub async fn queue_notification(
+    tx: &mut PgConnection,
+    organization: Uuid,
+    notification: Uuid,
+    user: Uuid,
+    brand: Option<Uuid>,
+    title: &str,
+) -> Result<(), sqlx::Error> {
+    let person: Option<(String, String)> =
+        sqlx::query_as("SELECT email, display_name FROM known_users WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (email, name) = person.unwrap_or_default();
+    let (status, error) = if email.contains('@') { ("queued", "") } else { ("failed", "no recipient address") };
+    let data = json!({"notification": {"title": title}, "sender": {"name": "Sentra", "email": ""},
+                      "recipient": {"name": name, "email": email}});
+    sqlx::query(
+        "INSERT INTO automated_emails (email_id, organization_id, brand_id, rule_id, template_id, trigger_key, \
+         subject_ref, recipient, recipient_name, client_facing, data, status, last_error) VALUES ($1, $2, $3, $4, $4, \
+         $5, $6, $7, $8, false, $9, $10, $11) ON CONFLICT (rule_id, trigger_key) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(organization)
+    .bind(brand)
+    .bind(Uuid::nil())
+    .bind(format!("notification:{notification}"))
+    .bind(format!("notifications/{notification}"))
+    .bind(email.to_lowercase())
+    .bind(&name)
+    .bind(&data)
+    .bind(status)
+    .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// Fires the enabled rules of the record's brand that wait for `event_type`.
 pub async fn fire_event_rules(
     tx: &mut PgConnection,

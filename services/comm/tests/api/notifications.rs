@@ -467,3 +467,52 @@ async fn mail_from_a_lead_tells_its_assignee_but_the_first_sync_tells_nobody() {
     assert_eq!(listed.notifications.iter().filter(|n| n.kind() == pb::NotificationKind::ReplyReceived).count(), 1);
     world.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_kind_chosen_by_email_also_arrives_by_email() {
+    let smtp = sentra_testkit::smtp::SmtpServer::start().await;
+    let port = smtp.port();
+    let world = crate::helpers::spawn_with(move |c| c.automation.smtp.port = port).await;
+    let agency = world.agency("Mailed Co").await;
+    let mut notes = client(&world);
+    let by_email = pb::NotificationPreference {
+        kind: pb::NotificationKind::LeadAssigned.into(),
+        channel: pb::NotificationChannel::Email.into(),
+    };
+    let prefs = notes
+        .update_notification_preferences(bearer(
+            &agency.agent,
+            pb::UpdateNotificationPreferencesRequest { preferences: vec![by_email] },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .preferences;
+    assert!(
+        prefs
+            .iter()
+            .any(|p| p.kind() == pb::NotificationKind::LeadAssigned && p.channel() == pb::NotificationChannel::Email)
+    );
+    let lead = world.lead(&agency.manager, &agency.alpha, "Ella Email", "ella@client.example").await;
+    world
+        .sales
+        .clone()
+        .assign_lead(bearer(
+            &agency.manager,
+            spb::AssignLeadRequest { lead_id: lead, assignee_id: agency.agent_id.clone(), ..Default::default() },
+        ))
+        .await
+        .unwrap();
+    let mail = eventually("the notification's email", || async { smtp.messages().into_iter().next() }).await;
+    assert!(mail.contains(&format!("X-Envelope-To: {}", agency.email("agent"))), "{mail}");
+    assert!(mail.contains("Subject: Ella Email was assigned to you"), "{mail}");
+    assert!(!mail.contains("List-Unsubscribe"), "staff mail is not client-facing");
+    // In the bell as well.
+    let listed = notes
+        .list_notifications(bearer(&agency.agent, pb::ListNotificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.notifications.len(), 1);
+    world.shutdown().await;
+}

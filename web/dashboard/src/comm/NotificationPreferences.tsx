@@ -1,4 +1,4 @@
-/** Which notifications a person wants: per kind, in the app (the bell) or not at all. */
+/** Which notifications a person wants: per kind, in the app (the bell), also by email, or not at all. */
 import { Group, SegmentedControl, Stack, Text } from '@mantine/core';
 import { useMutation, useQuery } from '@connectrpc/connect-query';
 import { NotificationService } from '@sentra/shared/api';
@@ -29,7 +29,7 @@ export function NotificationPreferences() {
                 <SegmentedControl
                   size="xs"
                   aria-label={KIND_LABEL[p.kind]}
-                  value={String(p.channel === NotificationChannel.OFF ? NotificationChannel.OFF : NotificationChannel.IN_APP)}
+                  value={String(p.channel === NotificationChannel.UNSPECIFIED ? NotificationChannel.IN_APP : p.channel)}
                   onChange={(value) =>
                     update
                       .mutateAsync({ preferences: [{ kind: p.kind, channel: Number(value) as NotificationChannel }] })
@@ -38,6 +38,7 @@ export function NotificationPreferences() {
                   }
                   data={[
                     { value: String(NotificationChannel.IN_APP), label: 'In the app' },
+                    { value: String(NotificationChannel.EMAIL), label: 'Also by email' },
                     { value: String(NotificationChannel.OFF), label: 'Off' },
                   ]}
                 />
