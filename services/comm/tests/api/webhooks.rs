@@ -555,3 +555,46 @@ async fn a_slow_endpoint_never_delays_the_others() {
     assert_eq!(slow.count(), 1);
     world.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_too_long_is_disabled_and_its_creator_told() {
+    // "Too long" is half a second here (days in production).
+    let world = spawn_with(|c| {
+        c.webhooks.disable_after_secs = 0.5;
+        c.webhooks.retry_schedule_secs = vec![0.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3];
+    })
+    .await;
+    let agency = world.agency("Failing Co").await;
+    let receiver = Receiver::start().await;
+    for _ in 0..20 {
+        receiver.answer(503, None);
+    }
+    let (created, _) = endpoint(&world, &agency.owner, &receiver.url(), &["sales.lead.created"]).await;
+    world.lead(&agency.manager, &agency.alpha, "Fred Failing", "fred@client.example").await;
+    let disabled = eventually("the endpoint disabled", || async {
+        let found = client(&world)
+            .get_webhook_endpoint(bearer(
+                &agency.owner,
+                pb::GetWebhookEndpointRequest { endpoint_id: created.endpoint_id.clone() },
+            ))
+            .await
+            .ok()?
+            .into_inner()
+            .endpoint?;
+        (!found.enabled).then_some(found)
+    })
+    .await;
+    assert!(disabled.disabled_reason.starts_with("every delivery failed for"), "{}", disabled.disabled_reason);
+    assert!(receiver.count() >= 2, "it was retried before");
+    let log = deliveries(&world, &agency.owner, &created.endpoint_id).await;
+    assert_eq!(log[0].status(), pb::WebhookDeliveryStatus::Failed, "given up");
+    let mut notes = NotificationServiceClient::new(sentra_testkit::grpc::channel(world.comm_addr));
+    let listed = notes
+        .list_notifications(bearer(&agency.owner, pb::ListNotificationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.notifications.iter().any(|n| n.kind() == pb::NotificationKind::WebhookDisabled
+        && n.subject == format!("webhooks/{}", created.endpoint_id)));
+    world.shutdown().await;
+}
