@@ -19,6 +19,28 @@ fn client(world: &crate::helpers::World) -> NotificationServiceClient<tonic::tra
     NotificationServiceClient::new(sentra_testkit::grpc::channel(world.comm_addr))
 }
 
+/// A lead of Alpha named `name`, created by the manager and assigned to the agent: the lead as
+/// created and as assigned.
+async fn assigned_lead(
+    world: &crate::helpers::World,
+    agency: &crate::helpers::Agency,
+    name: &str,
+) -> (spb::Lead, spb::Lead) {
+    let mut sales = world.sales.clone();
+    let lead = spb::Lead { brand_id: agency.alpha.clone(), contact_name: name.into(), ..Default::default() };
+    let lead = sales
+        .create_lead(bearer(&agency.manager, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .lead
+        .unwrap();
+    let request =
+        spb::AssignLeadRequest { lead_id: lead.id.clone(), assignee_id: agency.agent_id.clone(), ..Default::default() };
+    let assigned = sales.assign_lead(bearer(&agency.manager, request)).await.unwrap().into_inner().lead.unwrap();
+    (lead, assigned)
+}
+
 /// The next notification on `stream`, skipping keep-alives (within 10 s).
 async fn next(stream: &mut tonic::Streaming<pb::WatchNotificationsResponse>) -> pb::Notification {
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -45,28 +67,7 @@ async fn assigning_a_lead_notifies_the_agent_on_an_open_stream_and_stage_changes
         .into_inner();
 
     let mut sales = world.sales.clone();
-    let lead = spb::Lead { brand_id: agency.alpha.clone(), contact_name: "Nora Newlead".into(), ..Default::default() };
-    let lead = sales
-        .create_lead(bearer(&agency.manager, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() }))
-        .await
-        .unwrap()
-        .into_inner()
-        .lead
-        .unwrap();
-    let assigned = sales
-        .assign_lead(bearer(
-            &agency.manager,
-            spb::AssignLeadRequest {
-                lead_id: lead.id.clone(),
-                assignee_id: agency.agent_id.clone(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .lead
-        .unwrap();
+    let (lead, assigned) = assigned_lead(&world, &agency, "Nora Newlead").await;
     let n = next(&mut stream).await;
     assert_eq!(n.kind(), pb::NotificationKind::LeadAssigned);
     assert_eq!(n.title, "Nora Newlead was assigned to you");
@@ -224,28 +225,7 @@ async fn a_kind_turned_off_is_not_notified_and_a_redelivered_event_notifies_once
 
     // Assigned (off), then moved (on): only the move is notified. One queue, in order.
     let mut sales = world.sales.clone();
-    let lead = spb::Lead { brand_id: agency.alpha.clone(), contact_name: "Otto Off".into(), ..Default::default() };
-    let lead = sales
-        .create_lead(bearer(&agency.manager, spb::CreateLeadRequest { lead: Some(lead), request_id: String::new() }))
-        .await
-        .unwrap()
-        .into_inner()
-        .lead
-        .unwrap();
-    let assigned = sales
-        .assign_lead(bearer(
-            &agency.manager,
-            spb::AssignLeadRequest {
-                lead_id: lead.id.clone(),
-                assignee_id: agency.agent_id.clone(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .lead
-        .unwrap();
+    let (lead, assigned) = assigned_lead(&world, &agency, "Otto Off").await;
     sales
         .change_lead_stage(bearer(
             &agency.manager,

@@ -38,6 +38,16 @@ async fn endpoint(world: &World, token: &str, url: &str, types: &[&str]) -> (pb:
     (created.endpoint.unwrap(), created.secret)
 }
 
+/// The endpoint once the server has disabled it.
+async fn disabled(world: &World, token: &str, endpoint: &str) -> pb::WebhookEndpoint {
+    eventually("the endpoint disabled", || async {
+        let request = pb::GetWebhookEndpointRequest { endpoint_id: endpoint.to_owned() };
+        let found = client(world).get_webhook_endpoint(bearer(token, request)).await.ok()?.into_inner().endpoint?;
+        (!found.enabled).then_some(found)
+    })
+    .await
+}
+
 async fn until_count(receiver: &Receiver, n: usize) -> Vec<Received> {
     eventually(&format!("{n} requests at the receiver"), || async {
         let got = receiver.received();
@@ -172,19 +182,7 @@ async fn retry_after_is_honoured_and_410_disables_the_endpoint_and_tells_its_cre
     let (other, _) = endpoint(&world, &agency.owner, &witness.url(), &["sales.lead.created"]).await;
     world.lead(&agency.manager, &agency.alpha, "Gus Gone", "gus@client.example").await;
 
-    let endpoint = eventually("the endpoint disabled", || async {
-        let found = client(&world)
-            .get_webhook_endpoint(bearer(
-                &agency.owner,
-                pb::GetWebhookEndpointRequest { endpoint_id: created.endpoint_id.clone() },
-            ))
-            .await
-            .ok()?
-            .into_inner()
-            .endpoint?;
-        (!found.enabled).then_some(found)
-    })
-    .await;
+    let endpoint = disabled(&world, &agency.owner, &created.endpoint_id).await;
     assert_eq!(endpoint.disabled_reason, "the receiver answered 410 Gone");
     let log = deliveries(&world, &agency.owner, &created.endpoint_id).await;
     let attempts = &log[0].attempts;
@@ -571,19 +569,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_its_creator_told() {
     }
     let (created, _) = endpoint(&world, &agency.owner, &receiver.url(), &["sales.lead.created"]).await;
     world.lead(&agency.manager, &agency.alpha, "Fred Failing", "fred@client.example").await;
-    let disabled = eventually("the endpoint disabled", || async {
-        let found = client(&world)
-            .get_webhook_endpoint(bearer(
-                &agency.owner,
-                pb::GetWebhookEndpointRequest { endpoint_id: created.endpoint_id.clone() },
-            ))
-            .await
-            .ok()?
-            .into_inner()
-            .endpoint?;
-        (!found.enabled).then_some(found)
-    })
-    .await;
+    let disabled = disabled(&world, &agency.owner, &created.endpoint_id).await;
     assert!(disabled.disabled_reason.starts_with("every delivery failed for"), "{}", disabled.disabled_reason);
     assert!(receiver.count() >= 2, "it was retried before");
     let log = deliveries(&world, &agency.owner, &created.endpoint_id).await;
