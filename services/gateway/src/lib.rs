@@ -26,6 +26,9 @@
 //! touching any upstream. Adding an RPC to a contract needs no gateway change: the rule comes with
 //! it.
 //!
+//! One path is not an RPC: `/email/unsubscribe`, the one-click unsubscribe link of client-facing
+//! mail (RFC 8058), goes to Comm as it came (public, rate-limited per address, body not framed).
+//!
 //! # Public methods and the policy
 //!
 //! The contracts declare every RPC's rule; the gateway builds `path -> rule` once at start-up.
