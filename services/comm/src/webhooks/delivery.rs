@@ -125,6 +125,9 @@ struct Claimed {
     endpoint: Uuid,
     message: String,
     attempts: i32,
+    url: String,
+    enabled: bool,
+    payload: String,
 }
 
 /// What the receiver did with one request.
@@ -165,10 +168,25 @@ impl Dispatcher {
         let mut running: JoinSet<Uuid> = JoinSet::new();
         let mut in_flight: HashMap<Uuid, i32> = HashMap::new();
         tokio::pin!(stop);
+        let release = |in_flight: &mut HashMap<Uuid, i32>, done: Result<Uuid, tokio::task::JoinError>| {
+            if let Ok(endpoint) = done
+                && let Some(n) = in_flight.get_mut(&endpoint)
+            {
+                *n -= 1;
+                if *n <= 0 {
+                    in_flight.remove(&endpoint);
+                }
+            }
+        };
         loop {
+            while let Some(done) = running.try_join_next() {
+                release(&mut in_flight, done);
+            }
             let room = this.config.concurrency.saturating_sub(running.len());
+            // Claims come in batches: one claim per freed slot would cost a query per request.
+            let worth = running.is_empty() || room >= (this.config.concurrency / 4).max(1);
             let mut claimed = 0;
-            if room > 0 {
+            if worth {
                 match this.claim(room, &in_flight).await {
                     Ok(batch) => {
                         claimed = batch.len();
@@ -193,15 +211,7 @@ impl Dispatcher {
             tokio::select! {
                 () = &mut stop => break,
                 () = wake.notified() => {}
-                Some(done) = running.join_next() => {
-                    if let Ok(endpoint) = done
-                        && let Some(n) = in_flight.get_mut(&endpoint) {
-                            *n -= 1;
-                            if *n <= 0 {
-                                in_flight.remove(&endpoint);
-                            }
-                        }
-                }
+                Some(done) = running.join_next() => release(&mut in_flight, done),
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
@@ -222,23 +232,34 @@ impl Dispatcher {
     }
 
     async fn claim(&self, room: usize, in_flight: &HashMap<Uuid, i32>) -> Result<Vec<Claimed>, sqlx::Error> {
+        let cap = i32::try_from(self.config.per_endpoint_concurrency.max(1)).unwrap_or(4);
         let (busy, counts): (Vec<Uuid>, Vec<i32>) = in_flight.iter().map(|(e, n)| (*e, *n)).unzip();
+        let full: Vec<Uuid> = in_flight.iter().filter(|(_, n)| **n >= cap).map(|(e, _)| *e).collect();
+        // A bounded set of candidates first (the due index; endpoints at their cap left out), then
+        // at most `cap - in flight` per endpoint among them: a claim costs the same with ten or a
+        // million deliveries waiting. The target comes along, so an attempt reads nothing more.
         let rows = sqlx::query(
             "WITH busy AS (SELECT * FROM unnest($1::uuid[], $2::int[]) AS b(endpoint_id, n)), \
+             candidates AS (SELECT delivery_id, endpoint_id, due_at FROM webhook_deliveries WHERE status = 'pending' \
+               AND due_at <= now() AND (lease_until IS NULL OR lease_until < now()) AND NOT (endpoint_id = ANY($6)) \
+               ORDER BY due_at LIMIT $7), \
              ready AS (SELECT delivery_id, endpoint_id, due_at, row_number() OVER (PARTITION BY endpoint_id ORDER BY \
-               due_at, delivery_id) AS rank FROM webhook_deliveries WHERE status = 'pending' AND due_at <= now() AND \
-               (lease_until IS NULL OR lease_until < now())), \
+               due_at, delivery_id) AS rank FROM candidates), \
              picked AS (SELECT r.delivery_id FROM ready r LEFT JOIN busy b USING (endpoint_id) WHERE r.rank <= $3 - \
                coalesce(b.n, 0) ORDER BY r.due_at LIMIT $4) \
-             UPDATE webhook_deliveries d SET lease_until = now() + make_interval(secs => $5) FROM picked WHERE \
-             d.delivery_id = picked.delivery_id AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until \
-             < now()) RETURNING d.delivery_id, d.endpoint_id, d.message_id, d.attempts",
+             UPDATE webhook_deliveries d SET lease_until = now() + make_interval(secs => $5) FROM picked, \
+             webhook_endpoints e, webhook_messages m WHERE d.delivery_id = picked.delivery_id AND e.endpoint_id = \
+             d.endpoint_id AND m.message_id = d.message_id AND d.status = 'pending' AND (d.lease_until IS NULL OR \
+             d.lease_until < now()) RETURNING d.delivery_id, d.endpoint_id, d.message_id, d.attempts, e.url, \
+             e.enabled, m.payload",
         )
         .bind(&busy)
         .bind(&counts)
-        .bind(i32::try_from(self.config.per_endpoint_concurrency.max(1)).unwrap_or(4))
+        .bind(cap)
         .bind(i64::try_from(room).unwrap_or(64))
         .bind(self.lease())
+        .bind(&full)
+        .bind(i64::try_from(room.saturating_mul(8)).unwrap_or(512))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -248,6 +269,9 @@ impl Dispatcher {
                     endpoint: r.try_get("endpoint_id")?,
                     message: r.try_get("message_id")?,
                     attempts: r.try_get("attempts")?,
+                    url: r.try_get("url")?,
+                    enabled: r.try_get("enabled")?,
+                    payload: r.try_get("payload")?,
                 })
             })
             .collect()
@@ -255,18 +279,7 @@ impl Dispatcher {
 
     /// Makes one request for `claimed` and records it.
     async fn attempt(&self, claimed: &Claimed) -> Result<(), CommError> {
-        let target = sqlx::query(
-            "SELECT e.url, e.enabled, m.payload FROM webhook_endpoints e, webhook_messages m WHERE e.endpoint_id = $1 \
-             AND m.message_id = $2",
-        )
-        .bind(claimed.endpoint)
-        .bind(&claimed.message)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(target) = target else { return Ok(()) };
-        let (url, enabled, body): (String, bool, String) =
-            (target.try_get("url")?, target.try_get("enabled")?, target.try_get("payload")?);
-        if !enabled {
+        if !claimed.enabled {
             sqlx::query("UPDATE webhook_deliveries SET status = 'failed', lease_until = NULL WHERE delivery_id = $1")
                 .bind(claimed.delivery)
                 .execute(&self.pool)
@@ -276,7 +289,7 @@ impl Dispatcher {
         let keys = self.endpoints.signing_keys(claimed.endpoint).await?;
         let started_at = Utc::now();
         let started = Instant::now();
-        let outcome = self.send(&url, &claimed.message, &keys, body).await;
+        let outcome = self.send(&claimed.url, &claimed.message, &keys, claimed.payload.clone()).await;
         let took = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         self.record(claimed, started_at, took, outcome).await
     }
@@ -324,11 +337,31 @@ impl Dispatcher {
         outcome: Outcome,
     ) -> Result<(), CommError> {
         let attempt = claimed.attempts + 1;
-        let mut tx = self.pool.begin().await?;
         let (status, body, error, retry_after) = match &outcome {
             Outcome::Answered { status, body, retry_after } => (i32::from(*status), body.as_str(), "", *retry_after),
             Outcome::Unreached(error) => (0, "", error.as_str(), None),
         };
+        if (200..300).contains(&status) {
+            // The common case in one round trip: the attempt, the delivery, the streak ended.
+            sqlx::query(
+                "WITH logged AS (INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, response_status, \
+                 response_body, duration_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING), delivered AS \
+                 (UPDATE webhook_deliveries SET status = 'succeeded', attempts = $2, lease_until = NULL WHERE \
+                 delivery_id = $1) UPDATE webhook_endpoints SET failing_since = NULL WHERE endpoint_id = $7 AND \
+                 failing_since IS NOT NULL",
+            )
+            .bind(claimed.delivery)
+            .bind(attempt)
+            .bind(at)
+            .bind(status)
+            .bind(body)
+            .bind(took)
+            .bind(claimed.endpoint)
+            .execute(&self.pool)
+            .await?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, response_status, response_body, error, \
              duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -342,19 +375,7 @@ impl Dispatcher {
         .bind(took)
         .execute(&mut *tx)
         .await?;
-        if (200..300).contains(&status) {
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = 'succeeded', attempts = $2, lease_until = NULL WHERE delivery_id = $1",
-            )
-            .bind(claimed.delivery)
-            .bind(attempt)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE endpoint_id = $1 AND failing_since IS NOT NULL")
-                .bind(claimed.endpoint)
-                .execute(&mut *tx)
-                .await?;
-        } else if status == 410 {
+        if status == 410 {
             sqlx::query("UPDATE webhook_deliveries SET status = 'failed', attempts = $2, lease_until = NULL WHERE delivery_id = $1")
                 .bind(claimed.delivery)
                 .bind(attempt)

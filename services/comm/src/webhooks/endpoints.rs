@@ -205,9 +205,12 @@ impl Endpoints {
         Ok(Some((found, display_secret(&secret))))
     }
 
+    /// The endpoint's data key, its sealed secret, and the sealed previous one while its grace
+    /// period lasts.
     async fn sealed(&self, id: Uuid) -> Result<(DataKey, Vec<u8>, Option<Vec<u8>>), CommError> {
         let row = sqlx::query(
-            "SELECT kek_id, wrapped_key, secret, previous_secret FROM webhook_endpoints WHERE endpoint_id = $1",
+            "SELECT kek_id, wrapped_key, secret, CASE WHEN previous_secret_expires_at > now() THEN previous_secret \
+             END AS previous_secret FROM webhook_endpoints WHERE endpoint_id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -221,17 +224,9 @@ impl Endpoints {
     /// The keys that sign requests to `id` now: the current secret, and the previous one during
     /// its grace period.
     pub async fn signing_keys(&self, id: Uuid) -> Result<Vec<Vec<u8>>, CommError> {
-        let expires: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT previous_secret_expires_at FROM webhook_endpoints WHERE endpoint_id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
-                .flatten();
         let (key, secret, previous) = self.sealed(id).await?;
         let mut keys = vec![key.open(&secret, &secret_aad(id, "secret")).map_err(CommError::Crypto)?.to_vec()];
-        if let (Some(previous), Some(expires)) = (previous, expires)
-            && expires > Utc::now()
-        {
+        if let Some(previous) = previous {
             keys.push(key.open(&previous, &secret_aad(id, "previous")).map_err(CommError::Crypto)?.to_vec());
         }
         Ok(keys)
