@@ -182,6 +182,27 @@ async fn an_overdue_invoice_sends_the_reminder_once_and_unsubscribe_stops_the_ne
     )
     .await;
 
+    // The brand's default sender: an alias of the manager's mailbox, verified in Gmail's send-as.
+    let me = agency.email("manager");
+    world.gmail.add_user(&me);
+    world.gmail.add_send_as(&me, "billing@alpha.remind-co.example", "Alpha Billing", true);
+    let mailbox = world.connect(&agency.manager, &me).await;
+    world
+        .comm
+        .clone()
+        .create_email_alias(bearer(
+            &agency.manager,
+            pb::CreateEmailAliasRequest {
+                brand_id: agency.alpha.clone(),
+                email_address: "billing@alpha.remind-co.example".into(),
+                display_name: "Alpha Billing".into(),
+                mailbox_id: mailbox.mailbox_id,
+                is_default: true,
+            },
+        ))
+        .await
+        .unwrap();
+
     let invoice = issued_invoice(&world, org, &agency.alpha, &client_id, "AL-2026-0001", -3).await;
     let overdue = envelope(
         org,
@@ -199,8 +220,8 @@ async fn an_overdue_invoice_sends_the_reminder_once_and_unsubscribe_stops_the_ne
     let to = message.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_owned();
     assert_eq!(to, "clara@client.example");
     let from = message.from().and_then(|a| a.first()).unwrap();
-    assert_eq!(from.name(), Some("Alpha"), "the brand's name");
-    assert_eq!(from.address(), Some("no-reply@sentra.invalid"), "no verified default alias: the configured sender");
+    assert_eq!(from.name(), Some("Alpha Billing"));
+    assert_eq!(from.address(), Some("billing@alpha.remind-co.example"), "the brand's default alias");
     let html = message.body_html(0).unwrap_or_default().into_owned();
     assert!(html.contains("Dear Clara Client"), "{html}");
     assert!(html.contains("EUR 1,190.00 was due on"), "{html}");
@@ -317,6 +338,10 @@ async fn a_date_rule_fires_before_the_due_date_and_smtp_failures_are_retried_or_
     // The deferring recipient gets it on the second try (451 first); the rejecting one never.
     let got = received(&smtp, 1).await;
     assert!(got[0].contains("X-Envelope-To: defer-sam@client.example"));
+    // No verified default alias on this brand: the configured sender.
+    let message = MessageParser::default().parse(got[0].as_bytes()).unwrap();
+    let from = message.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_owned();
+    assert_eq!(from, "no-reply@sentra.invalid");
     let log = eventually("both outcomes logged", || async {
         let log = emails(&world, &agency.manager, &agency.alpha).await;
         let done = log
