@@ -319,9 +319,8 @@ impl AutomationService for AutomationApi {
         let t = request.into_inner().template.unwrap_or_default();
         let mut data = render::sample();
         let mut tx = self.pool().begin().await.map_err(CommError::from)?;
-        let real = rules::context(&mut tx, brand, super::records::Kind::Invoice, Uuid::nil())
-            .await
-            .map_err(CommError::from)?;
+        let mut real = serde_json::json!({});
+        rules::brand_and_sender(&mut tx, brand, &mut real).await.map_err(CommError::from)?;
         drop(tx);
         if real["brand"]["name"].as_str().is_some_and(|n| !n.is_empty()) {
             data["brand"] = real["brand"].clone();

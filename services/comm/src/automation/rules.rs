@@ -75,6 +75,13 @@ pub async fn context(tx: &mut PgConnection, brand: Uuid, kind: Kind, id: Uuid) -
             }
         }
     }
+    brand_and_sender(tx, brand, &mut data).await?;
+    Ok(data)
+}
+
+/// Fills `brand` (name, display name, domain) and `sender` (the brand's verified default alias;
+/// without one, the brand's name and no address) into `data`.
+pub async fn brand_and_sender(tx: &mut PgConnection, brand: Uuid, data: &mut Value) -> Result<(), sqlx::Error> {
     let brand_row = sqlx::query("SELECT name, display_name, domain FROM known_brands WHERE brand_id = $1")
         .bind(brand)
         .fetch_optional(&mut *tx)
@@ -99,7 +106,7 @@ pub async fn context(tx: &mut PgConnection, brand: Uuid, kind: Kind, id: Uuid) -
         Some((name, email)) => json!({"name": if name.is_empty() { display.clone() } else { name }, "email": email}),
         None => json!({"name": display, "email": ""}),
     };
-    Ok(data)
+    Ok(())
 }
 
 /// Who gets the email, and whether it is client-facing.

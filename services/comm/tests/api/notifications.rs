@@ -41,6 +41,18 @@ async fn assigned_lead(
     (lead, assigned)
 }
 
+/// Sets how `token`'s person gets lead assignments; returns all their preferences.
+async fn lead_assigned_by(
+    notes: &mut NotificationServiceClient<tonic::transport::Channel>,
+    token: &str,
+    channel: pb::NotificationChannel,
+) -> Vec<pb::NotificationPreference> {
+    let preference =
+        pb::NotificationPreference { kind: pb::NotificationKind::LeadAssigned.into(), channel: channel.into() };
+    let request = pb::UpdateNotificationPreferencesRequest { preferences: vec![preference] };
+    notes.update_notification_preferences(bearer(token, request)).await.unwrap().into_inner().preferences
+}
+
 /// The next notification on `stream`, skipping keep-alives (within 10 s).
 async fn next(stream: &mut tonic::Streaming<pb::WatchNotificationsResponse>) -> pb::Notification {
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -187,19 +199,7 @@ async fn a_kind_turned_off_is_not_notified_and_a_redelivered_event_notifies_once
     let world = spawn().await;
     let agency = world.agency("Prefs Co").await;
     let mut notes = client(&world);
-    let off = pb::NotificationPreference {
-        kind: pb::NotificationKind::LeadAssigned.into(),
-        channel: pb::NotificationChannel::Off.into(),
-    };
-    let prefs = notes
-        .update_notification_preferences(bearer(
-            &agency.agent,
-            pb::UpdateNotificationPreferencesRequest { preferences: vec![off] },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .preferences;
+    let prefs = lead_assigned_by(&mut notes, &agency.agent, pb::NotificationChannel::Off).await;
     assert_eq!(prefs.len(), 6);
     assert!(
         prefs
@@ -455,19 +455,7 @@ async fn a_kind_chosen_by_email_also_arrives_by_email() {
     let world = crate::helpers::spawn_with(move |c| c.automation.smtp.port = port).await;
     let agency = world.agency("Mailed Co").await;
     let mut notes = client(&world);
-    let by_email = pb::NotificationPreference {
-        kind: pb::NotificationKind::LeadAssigned.into(),
-        channel: pb::NotificationChannel::Email.into(),
-    };
-    let prefs = notes
-        .update_notification_preferences(bearer(
-            &agency.agent,
-            pb::UpdateNotificationPreferencesRequest { preferences: vec![by_email] },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .preferences;
+    let prefs = lead_assigned_by(&mut notes, &agency.agent, pb::NotificationChannel::Email).await;
     assert!(
         prefs
             .iter()
